@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# A local PostgreSQL 15 cluster with pgrest preloaded, for `make run` and `make bench`.
+#   cluster.sh start DIR PG_PORT HTTP_PORT [key=value ...]   initdb if needed, (re)configure, start
+#   cluster.sh stop DIR                                       stop it if it runs
+#   cluster.sh psql DIR PG_PORT [psql args...]               psql as the superuser
+#   cluster.sh wait-http HTTP_PORT PATH                      wait until GET PATH answers 200
+# PostgreSQL refuses to run as root: as root everything runs as the postgres OS user.
+set -euo pipefail
+
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+BIN=$("$PG_CONFIG" --bindir)
+
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cmd=${1:?usage: cluster.sh start|stop|psql|wait-http ...}
+shift
+case "$cmd" in
+  start)
+    dir=$(realpath -m "$1"); pg_port=$2; http_port=$3; shift 3
+    if [ ! -f "$dir/PG_VERSION" ]; then
+      mkdir -p "$dir"
+      [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+      chmod 700 "$dir"
+      as_pg "$BIN/initdb" -D "$dir" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
+    fi
+    as_pg "$BIN/pg_ctl" -D "$dir" status >/dev/null 2>&1 && as_pg "$BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
+    {
+      echo "listen_addresses = ''"
+      echo "unix_socket_directories = '$dir'"
+      echo "port = $pg_port"
+      echo "shared_preload_libraries = 'pgrest'"
+      echo "pgrest.server_host = '127.0.0.1'"
+      echo "pgrest.server_port = $http_port"
+      echo "pgrest.database = 'postgres'"
+      echo "pgrest.authenticator = 'authenticator'"
+      echo "pgrest.db_schemas = 'api'"
+      echo "pgrest.db_anon_role = 'web_anon'"
+      echo "pgrest.jwt_secret = 'reallyreallyreallyreallyverysafe'"
+      for kv in "$@"; do echo "${kv%%=*} = '${kv#*=}'"; done
+    } | as_pg tee "$dir/pgrest.conf" >/dev/null
+    grep -q "include_if_exists = 'pgrest.conf'" "$dir/postgresql.conf" ||
+      echo "include_if_exists = 'pgrest.conf'" | as_pg tee -a "$dir/postgresql.conf" >/dev/null
+    as_pg "$BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w start >/dev/null
+    ;;
+  stop)
+    dir=$(realpath -m "$1")
+    if [ -f "$dir/postmaster.pid" ]; then
+      as_pg "$BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null || true
+    fi
+    ;;
+  psql)
+    dir=$(realpath -m "$1"); pg_port=$2; shift 2
+    as_pg "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$pg_port" -U postgres -d postgres "$@"
+    ;;
+  wait-http)
+    port=$1; path=$2
+    for _ in $(seq 1 120); do
+      code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$path" || true)
+      [ "$code" = 200 ] && exit 0
+      sleep 0.5
+    done
+    echo "pgrest did not answer on port $port" >&2
+    exit 1
+    ;;
+  *)
+    echo "unknown command $cmd" >&2
+    exit 2
+    ;;
+esac

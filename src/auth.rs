@@ -1,0 +1,418 @@
+//! Authentication: `Authorization: Bearer <jwt>` → the role and claims of the request.
+//!
+//! Runs on the HTTP thread (pure Rust, no Postgres). Signature checking uses jsonwebtoken's
+//! HMAC primitives; header, payload and claim checks are done here so that every failure
+//! maps to PostgREST's exact error (PGRST301/PGRST303, 30 s clock skew, numeric exp/nbf/iat).
+//! Whether the authenticator may actually switch to the role is decided by PostgreSQL when
+//! the worker sets it (`permission denied to set role` → 403, unknown role → 401).
+
+use serde_json::{Map, Value};
+
+use crate::config::{AppConfig, ClaimPathItem};
+use crate::error::{JwtClaimsError, JwtDecodeError, JwtError};
+
+/// Clock skew PostgREST tolerates on exp/nbf/iat.
+const ALLOWED_SKEW_SECONDS: i64 = 30;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthResult {
+    /// The role the request runs as.
+    pub role: String,
+    /// The JWT claims (empty without a token); `role` is added when serialized for SQL.
+    pub claims: Map<String, Value>,
+}
+
+impl AuthResult {
+    /// `request.jwt.claims`: the claims with `role` always set, as PostgREST does.
+    pub fn claims_json(&self) -> String {
+        let mut claims = self.claims.clone();
+        claims.insert("role".into(), Value::String(self.role.clone()));
+        Value::Object(claims).to_string()
+    }
+
+    /// Whether the request is not anonymous (decides 401 vs 403 on 42501).
+    pub fn is_authenticated(&self, cfg: &AppConfig) -> bool {
+        cfg.db_anon_role.as_deref() != Some(self.role.as_str())
+    }
+}
+
+/// Extracts the token of a `Bearer` Authorization header; other schemes mean no token.
+pub fn bearer_token(authorization: &[u8]) -> Option<&[u8]> {
+    let text = authorization;
+    let split = text.iter().position(|&b| b == b' ').unwrap_or(text.len());
+    let (scheme, rest) = text.split_at(split);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    let token = rest.strip_prefix(b" ").unwrap_or(rest);
+    Some(trim_ascii(token))
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &b[start..end]
+}
+
+/// Decides the role and claims of a request from its Authorization header.
+pub fn authenticate(
+    cfg: &AppConfig,
+    authorization: Option<&[u8]>,
+    now: i64,
+) -> Result<AuthResult, JwtError> {
+    let claims = match authorization.and_then(bearer_token) {
+        None => Map::new(),
+        Some(token) => {
+            let claims = verify_token(cfg, token)?;
+            validate_claims(cfg, &claims, now)?;
+            claims
+        }
+    };
+    let role = match lookup_claim(&claims, &cfg.jwt_role_claim_key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => cfg.db_anon_role.clone().ok_or(JwtError::TokenRequired)?,
+    };
+    Ok(AuthResult { role, claims })
+}
+
+fn lookup_claim<'a>(claims: &'a Map<String, Value>, path: &[ClaimPathItem]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let mut cur = match first {
+        ClaimPathItem::Key(k) => claims.get(k)?,
+        ClaimPathItem::Index(_) => return None,
+    };
+    for item in rest {
+        cur = match item {
+            ClaimPathItem::Key(k) => cur.get(k)?,
+            ClaimPathItem::Index(i) => cur.get(*i)?,
+        };
+    }
+    (!cur.is_null()).then_some(cur)
+}
+
+fn b64url_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    let trimmed = match s.iter().rposition(|&c| c != b'=') {
+        Some(e) => &s[..=e],
+        None => &s[..0],
+    };
+    for &c in trimmed {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        } as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+fn verify_token(cfg: &AppConfig, token: &[u8]) -> Result<Map<String, Value>, JwtError> {
+    use JwtDecodeError::*;
+    let decode_err = |e| JwtError::Decode(e);
+    if token.is_empty() {
+        return Err(decode_err(EmptyAuthHeader));
+    }
+    let parts: Vec<&[u8]> = token.split(|&b| b == b'.').collect();
+    if parts.len() != 3 {
+        return Err(decode_err(UnexpectedParts(parts.len())));
+    }
+    let header: Value = b64url_decode(parts[0])
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .filter(Value::is_object)
+        .ok_or(decode_err(BadCrypto))?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(decode_err(BadCrypto))?;
+    let algorithm = match alg {
+        "HS256" => jsonwebtoken::Algorithm::HS256,
+        "HS384" => jsonwebtoken::Algorithm::HS384,
+        "HS512" => jsonwebtoken::Algorithm::HS512,
+        "none" => {
+            return Err(decode_err(BadAlgorithm(
+                "JWT is unsecured but expected 'alg' was not 'none'".into(),
+            )));
+        }
+        _ => {
+            return Err(decode_err(KeyError(
+                "None of the keys was able to decode the JWT".into(),
+            )))
+        }
+    };
+    let secret = match &cfg.jwt_secret {
+        Ok(s) => s,
+        Err(_) => return Err(JwtError::SecretMissing),
+    };
+    let signed_len = parts[0].len() + 1 + parts[1].len();
+    let signature = std::str::from_utf8(parts[2]).map_err(|_| decode_err(BadCrypto))?;
+    let key = jsonwebtoken::DecodingKey::from_secret(secret);
+    match jsonwebtoken::crypto::verify(signature, &token[..signed_len], &key, algorithm) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(decode_err(KeyError(
+                "None of the keys was able to decode the JWT".into(),
+            )))
+        }
+        Err(_) => return Err(decode_err(BadCrypto)),
+    }
+    let payload =
+        b64url_decode(parts[1]).ok_or(JwtError::Claims(JwtClaimsError::ParsingClaimsFailed))?;
+    match serde_json::from_slice::<Value>(&payload) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(JwtError::Claims(JwtClaimsError::ParsingClaimsFailed)),
+    }
+}
+
+fn validate_claims(cfg: &AppConfig, claims: &Map<String, Value>, now: i64) -> Result<(), JwtError> {
+    use JwtClaimsError::*;
+    // A claim that is absent or null is not checked; a non-number is an error.
+    let number = |key: &str, not_number: JwtClaimsError| -> Result<Option<i64>, JwtError> {
+        match claims.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(Some(n.as_i64().unwrap_or_else(|| {
+                n.as_f64()
+                    .map_or(0, |f| f.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+            }))),
+            Some(_) => Err(JwtError::Claims(not_number)),
+        }
+    };
+    if let Some(exp) = number("exp", ExpNotNumber)? {
+        if now - ALLOWED_SKEW_SECONDS > exp {
+            return Err(JwtError::Claims(Expired));
+        }
+    }
+    if let Some(nbf) = number("nbf", NbfNotNumber)? {
+        if now + ALLOWED_SKEW_SECONDS < nbf {
+            return Err(JwtError::Claims(NotYetValid));
+        }
+    }
+    if let Some(iat) = number("iat", IatNotNumber)? {
+        if now + ALLOWED_SKEW_SECONDS < iat {
+            return Err(JwtError::Claims(IssuedAtFuture));
+        }
+    }
+    let matches = |aud: &str| cfg.jwt_aud.as_deref().is_none_or(|want| want == aud);
+    match claims.get("aud") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(a)) => {
+            if !matches(a) {
+                return Err(JwtError::Claims(NotInAudience));
+            }
+        }
+        Some(Value::Array(items)) => {
+            let auds: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            let auds = auds.ok_or(JwtError::Claims(AudNotStringOrArray))?;
+            if !auds.is_empty() && !auds.iter().any(|a| matches(a)) {
+                return Err(JwtError::Claims(NotInAudience));
+            }
+        }
+        Some(_) => return Err(JwtError::Claims(AudNotStringOrArray)),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TxEnd;
+    use serde_json::json;
+    use std::time::Duration;
+
+    const SECRET: &str = "reallyreallyreallyreallyverysafe";
+
+    fn cfg() -> AppConfig {
+        AppConfig {
+            db_schemas: vec!["api".into()],
+            db_anon_role: Some("web_anon".into()),
+            db_extra_search_path: vec![],
+            db_max_rows: None,
+            db_pre_request: None,
+            db_tx_end: TxEnd {
+                rollback: false,
+                allow_override: false,
+            },
+            db_pool_acquisition_timeout: Duration::from_secs(10),
+            jwt_secret: Ok(SECRET.as_bytes().to_vec()),
+            jwt_role_claim_key: vec![ClaimPathItem::Key("role".into())],
+            jwt_aud: None,
+            server_max_body_size: 1024,
+            server_cors_allowed_origins: None,
+            warnings: vec![],
+        }
+    }
+
+    fn token(alg: jsonwebtoken::Algorithm, secret: &str, claims: Value) -> String {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(alg),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn bearer(t: &str) -> Vec<u8> {
+        format!("Bearer {t}").into_bytes()
+    }
+
+    const NOW: i64 = 1_800_000_000;
+
+    #[test]
+    fn no_token_is_anonymous() {
+        let r = authenticate(&cfg(), None, NOW).unwrap();
+        assert_eq!(r.role, "web_anon");
+        assert!(!r.is_authenticated(&cfg()));
+        assert_eq!(r.claims_json(), r#"{"role":"web_anon"}"#);
+        // Other schemes are ignored like PostgREST does.
+        let r = authenticate(&cfg(), Some(b"Basic dXNlcjpwYXNz"), NOW).unwrap();
+        assert_eq!(r.role, "web_anon");
+        let mut c = cfg();
+        c.db_anon_role = None;
+        assert_eq!(authenticate(&c, None, NOW), Err(JwtError::TokenRequired));
+    }
+
+    #[test]
+    fn valid_tokens() {
+        let t = token(
+            jsonwebtoken::Algorithm::HS256,
+            SECRET,
+            json!({"role": "web_user", "user_id": 42}),
+        );
+        let r = authenticate(&cfg(), Some(&bearer(&t)), NOW).unwrap();
+        assert_eq!(r.role, "web_user");
+        assert!(r.is_authenticated(&cfg()));
+        assert_eq!(r.claims_json(), r#"{"role":"web_user","user_id":42}"#);
+        // Scheme is case-insensitive; HS512 works with the same secret.
+        let t = token(
+            jsonwebtoken::Algorithm::HS512,
+            SECRET,
+            json!({"role": "web_user"}),
+        );
+        let h = format!("bEaReR {t}");
+        assert_eq!(
+            authenticate(&cfg(), Some(h.as_bytes()), NOW).unwrap().role,
+            "web_user"
+        );
+        // No role claim: anonymous role with the token's claims.
+        let t = token(jsonwebtoken::Algorithm::HS256, SECRET, json!({"sub": "x"}));
+        let r = authenticate(&cfg(), Some(&bearer(&t)), NOW).unwrap();
+        assert_eq!(r.role, "web_anon");
+        assert_eq!(r.claims_json(), r#"{"role":"web_anon","sub":"x"}"#);
+    }
+
+    #[test]
+    fn nested_role_claim() {
+        let mut c = cfg();
+        c.jwt_role_claim_key = crate::config::parse_claim_path(".app.roles[1]").unwrap();
+        let t = token(
+            jsonwebtoken::Algorithm::HS256,
+            SECRET,
+            json!({"app": {"roles": ["a", "b"]}}),
+        );
+        assert_eq!(authenticate(&c, Some(&bearer(&t)), NOW).unwrap().role, "b");
+    }
+
+    #[test]
+    fn decode_failures() {
+        use JwtDecodeError::*;
+        let err = |h: &[u8]| authenticate(&cfg(), Some(h), NOW).unwrap_err();
+        assert_eq!(err(b"Bearer "), JwtError::Decode(EmptyAuthHeader));
+        assert_eq!(
+            err(b"Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.bm90IGFuIG9iamVjdA"),
+            JwtError::Decode(UnexpectedParts(2))
+        );
+        assert_eq!(
+            err(b"Bearer quifquirndsjagnrgniur.fonvoienqhhdj.iuqvnvhojah"),
+            JwtError::Decode(BadCrypto)
+        );
+        let none = b"Bearer eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.e30.yOBhlOIqn56T-4NvyEXCjfi3UmyQZ-BzXtePMO2NgRI";
+        assert!(matches!(err(none), JwtError::Decode(BadAlgorithm(_))));
+        let wrong = token(
+            jsonwebtoken::Algorithm::HS256,
+            "another secret that is long enough!",
+            json!({}),
+        );
+        assert_eq!(
+            err(&bearer(&wrong)),
+            JwtError::Decode(KeyError(
+                "None of the keys was able to decode the JWT".into()
+            ))
+        );
+        let mut c = cfg();
+        c.jwt_secret = Err("unset".into());
+        let t = token(jsonwebtoken::Algorithm::HS256, SECRET, json!({}));
+        assert_eq!(
+            authenticate(&c, Some(&bearer(&t)), NOW),
+            Err(JwtError::SecretMissing)
+        );
+    }
+
+    #[test]
+    fn claim_checks_with_skew() {
+        use JwtClaimsError::*;
+        let check = |claims: Value| {
+            let t = token(jsonwebtoken::Algorithm::HS256, SECRET, claims);
+            authenticate(&cfg(), Some(&bearer(&t)), NOW).map(|r| r.role)
+        };
+        assert_eq!(
+            check(json!({"exp": NOW - 35})),
+            Err(JwtError::Claims(Expired))
+        );
+        assert!(check(json!({"exp": NOW - 25})).is_ok());
+        assert_eq!(
+            check(json!({"nbf": NOW + 35})),
+            Err(JwtError::Claims(NotYetValid))
+        );
+        assert!(check(json!({"nbf": NOW + 25})).is_ok());
+        assert_eq!(
+            check(json!({"iat": NOW + 35})),
+            Err(JwtError::Claims(IssuedAtFuture))
+        );
+        assert_eq!(
+            check(json!({"exp": "tomorrow"})),
+            Err(JwtError::Claims(ExpNotNumber))
+        );
+        assert!(check(json!({"exp": null})).is_ok());
+        assert!(check(json!({"aud": "anything"})).is_ok());
+        assert_eq!(
+            check(json!({"aud": 5})),
+            Err(JwtError::Claims(AudNotStringOrArray))
+        );
+        let mut c = cfg();
+        c.jwt_aud = Some("spec".into());
+        let t = token(
+            jsonwebtoken::Algorithm::HS256,
+            SECRET,
+            json!({"aud": "other"}),
+        );
+        assert_eq!(
+            authenticate(&c, Some(&bearer(&t)), NOW),
+            Err(JwtError::Claims(NotInAudience))
+        );
+        let t = token(
+            jsonwebtoken::Algorithm::HS256,
+            SECRET,
+            json!({"aud": ["other", "spec"]}),
+        );
+        assert!(authenticate(&c, Some(&bearer(&t)), NOW).is_ok());
+        let t = token(jsonwebtoken::Algorithm::HS256, SECRET, json!({"aud": []}));
+        assert!(authenticate(&c, Some(&bearer(&t)), NOW).is_ok());
+    }
+}

@@ -1,0 +1,493 @@
+//! pgrest's settings: the `pgrest.*` GUCs and the plain-Rust snapshot the workers use.
+//!
+//! Naming rule: PostgREST option `x-y-z` is `pgrest.x_y_z` with PostgREST's default.
+//! `pgrest.database`, `pgrest.authenticator` and `pgrest.workers` replace `db-uri` and
+//! `db-pool`. Restart-only settings are read once; the others are re-read on SIGHUP.
+//!
+//! `GucSetting::get` may only run on a worker's main thread, so [`AppConfig::load`] runs
+//! there and the resulting `Arc<AppConfig>` is what the HTTP thread sees.
+
+use std::ffi::{CStr, CString};
+use std::time::Duration;
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+pub static SERVER_HOST: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"localhost"));
+pub static SERVER_PORT: GucSetting<i32> = GucSetting::<i32>::new(3000);
+pub static WORKERS: GucSetting<i32> = GucSetting::<i32>::new(4);
+pub static DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+pub static AUTHENTICATOR: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"authenticator"));
+
+static DB_SCHEMAS: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"public"));
+static DB_ANON_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static DB_EXTRA_SEARCH_PATH: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"public"));
+static DB_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(-1);
+static DB_PRE_REQUEST: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static DB_TX_END: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"commit"));
+static DB_POOL_ACQUISITION_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10);
+static JWT_SECRET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static JWT_SECRET_IS_BASE64: GucSetting<bool> = GucSetting::<bool>::new(false);
+static JWT_ROLE_CLAIM_KEY: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c".role"));
+static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static SERVER_MAX_BODY_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10 * 1024 * 1024);
+static SERVER_CORS_ALLOWED_ORIGINS: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+
+/// Registers every `pgrest.*` GUC. Only valid while the postmaster preloads the library:
+/// PGC_POSTMASTER variables cannot be created later.
+pub fn define_gucs() {
+    let restart = || GucContext::Postmaster;
+    let reload = || GucContext::Sighup;
+    let none = GucFlags::default;
+    GucRegistry::define_string_guc(
+        c"pgrest.server_host",
+        c"Address pgrest listens on.",
+        c"A host name (every address it resolves to), an IP address, or * / *4 / !4 / *6 / !6 as in PostgREST.",
+        &SERVER_HOST,
+        restart(),
+        none(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.server_port",
+        c"TCP port pgrest listens on.",
+        c"",
+        &SERVER_PORT,
+        1,
+        65535,
+        restart(),
+        none(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.workers",
+        c"Number of pgrest background workers = requests executed at once.",
+        c"Each worker takes a max_worker_processes slot.",
+        &WORKERS,
+        1,
+        64,
+        restart(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.database",
+        c"Database the pgrest workers serve.",
+        c"",
+        &DATABASE,
+        restart(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.authenticator",
+        c"Role the pgrest workers log in as; must not be a superuser.",
+        c"",
+        &AUTHENTICATOR,
+        restart(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.db_schemas",
+        c"Comma-separated schemas exposed over HTTP; the first is the default.",
+        c"",
+        &DB_SCHEMAS,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.db_anon_role",
+        c"Role for requests without a JWT; unset means anonymous requests are refused.",
+        c"",
+        &DB_ANON_ROLE,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.db_extra_search_path",
+        c"Comma-separated schemas appended to search_path for every request.",
+        c"",
+        &DB_EXTRA_SEARCH_PATH,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.db_max_rows",
+        c"Hard cap on the rows a read returns; -1 means no cap.",
+        c"",
+        &DB_MAX_ROWS,
+        -1,
+        i32::MAX,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.db_pre_request",
+        c"Function called before every request, after the request settings are set.",
+        c"",
+        &DB_PRE_REQUEST,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.db_tx_end",
+        c"commit, commit-allow-override, rollback or rollback-allow-override.",
+        c"",
+        &DB_TX_END,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.db_pool_acquisition_timeout",
+        c"Seconds a request may wait for its worker before a 504.",
+        c"",
+        &DB_POOL_ACQUISITION_TIMEOUT,
+        1,
+        3600,
+        reload(),
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.jwt_secret",
+        c"Secret (at least 32 characters) that HS256 JWTs are verified with.",
+        c"",
+        &JWT_SECRET,
+        reload(),
+        GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
+    );
+    GucRegistry::define_bool_guc(
+        c"pgrest.jwt_secret_is_base64",
+        c"Whether pgrest.jwt_secret is base64 encoded.",
+        c"",
+        &JWT_SECRET_IS_BASE64,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.jwt_role_claim_key",
+        c"Path of the role claim in the JWT, e.g. .role or .app.\"pg-role\" or $.role.",
+        c"",
+        &JWT_ROLE_CLAIM_KEY,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.jwt_aud",
+        c"Audience a JWT's aud claim must contain, when set.",
+        c"",
+        &JWT_AUD,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.server_max_body_size",
+        c"Largest request body accepted; larger ones get 413.",
+        c"",
+        &SERVER_MAX_BODY_SIZE,
+        0,
+        i32::MAX,
+        reload(),
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.server_cors_allowed_origins",
+        c"Comma-separated origins allowed by CORS; unset allows any origin.",
+        c"",
+        &SERVER_CORS_ALLOWED_ORIGINS,
+        reload(),
+        none(),
+    );
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pgrest".as_ptr()) };
+}
+
+/// How a transaction ends (`pgrest.db_tx_end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxEnd {
+    pub rollback: bool,
+    pub allow_override: bool,
+}
+
+/// One step of the path to the role claim (`.a."b.c"[0]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimPathItem {
+    Key(String),
+    Index(usize),
+}
+
+/// Everything a request needs to know about the configuration, owned and thread-safe.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub db_schemas: Vec<String>,
+    pub db_anon_role: Option<String>,
+    pub db_extra_search_path: Vec<String>,
+    pub db_max_rows: Option<i64>,
+    /// `(schema, function)`; an unqualified name is looked up in the default exposed schema.
+    pub db_pre_request: Option<(String, String)>,
+    pub db_tx_end: TxEnd,
+    pub db_pool_acquisition_timeout: Duration,
+    /// The HS256 key, or the reason there is none (logged once at load).
+    pub jwt_secret: Result<Vec<u8>, String>,
+    pub jwt_role_claim_key: Vec<ClaimPathItem>,
+    pub jwt_aud: Option<String>,
+    pub server_max_body_size: usize,
+    pub server_cors_allowed_origins: Option<Vec<String>>,
+    /// Problems found while loading; logged by the worker.
+    pub warnings: Vec<String>,
+}
+
+fn read_string(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting
+        .get()
+        .map(|c| c.to_string_lossy().trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Splits a comma-separated list, trimming blanks and dropping empty items.
+pub fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl AppConfig {
+    /// Snapshots the reloadable GUCs. Main thread only.
+    pub fn load() -> AppConfig {
+        let mut warnings = Vec::new();
+        let mut db_schemas = split_list(&read_string(&DB_SCHEMAS).unwrap_or_default());
+        if db_schemas.is_empty() {
+            warnings.push("pgrest.db_schemas is empty; exposing schema \"public\"".to_string());
+            db_schemas.push("public".to_string());
+        }
+        let db_tx_end = match read_string(&DB_TX_END).as_deref() {
+            None | Some("commit") => TxEnd {
+                rollback: false,
+                allow_override: false,
+            },
+            Some("commit-allow-override") => TxEnd {
+                rollback: false,
+                allow_override: true,
+            },
+            Some("rollback") => TxEnd {
+                rollback: true,
+                allow_override: false,
+            },
+            Some("rollback-allow-override") => TxEnd {
+                rollback: true,
+                allow_override: true,
+            },
+            Some(other) => {
+                warnings.push(format!(
+                    "invalid pgrest.db_tx_end \"{other}\"; using commit"
+                ));
+                TxEnd {
+                    rollback: false,
+                    allow_override: false,
+                }
+            }
+        };
+        let jwt_secret = match read_string(&JWT_SECRET) {
+            None => Err("pgrest.jwt_secret is not set".to_string()),
+            Some(s) => decode_secret(&s, JWT_SECRET_IS_BASE64.get()),
+        };
+        if let Err(e) = &jwt_secret {
+            if read_string(&JWT_SECRET).is_some() {
+                warnings.push(e.clone());
+            }
+        }
+        let claim_key = read_string(&JWT_ROLE_CLAIM_KEY).unwrap_or_else(|| ".role".into());
+        let jwt_role_claim_key = parse_claim_path(&claim_key).unwrap_or_else(|e| {
+            warnings.push(format!(
+                "invalid pgrest.jwt_role_claim_key {claim_key:?}: {e}; using .role"
+            ));
+            vec![ClaimPathItem::Key("role".into())]
+        });
+        let db_pre_request = read_string(&DB_PRE_REQUEST).map(|s| match s.split_once('.') {
+            Some((schema, name)) => (schema.to_string(), name.to_string()),
+            None => (db_schemas[0].clone(), s),
+        });
+        let max_rows = DB_MAX_ROWS.get();
+        AppConfig {
+            db_anon_role: read_string(&DB_ANON_ROLE),
+            db_extra_search_path: split_list(
+                &read_string(&DB_EXTRA_SEARCH_PATH).unwrap_or_default(),
+            ),
+            db_max_rows: (max_rows >= 0).then_some(max_rows as i64),
+            db_pre_request,
+            db_tx_end,
+            db_pool_acquisition_timeout: Duration::from_secs(
+                DB_POOL_ACQUISITION_TIMEOUT.get().max(1) as u64,
+            ),
+            jwt_secret,
+            jwt_role_claim_key,
+            jwt_aud: read_string(&JWT_AUD),
+            server_max_body_size: SERVER_MAX_BODY_SIZE.get().max(0) as usize,
+            server_cors_allowed_origins: read_string(&SERVER_CORS_ALLOWED_ORIGINS)
+                .map(|s| split_list(&s)),
+            db_schemas,
+            warnings,
+        }
+    }
+
+    pub fn default_schema(&self) -> &str {
+        &self.db_schemas[0]
+    }
+}
+
+fn decode_secret(secret: &str, is_base64: bool) -> Result<Vec<u8>, String> {
+    let bytes = if is_base64 {
+        base64_decode(secret).ok_or_else(|| "pgrest.jwt_secret is not valid base64".to_string())?
+    } else {
+        secret.as_bytes().to_vec()
+    };
+    if bytes.len() < 32 {
+        return Err(
+            "pgrest.jwt_secret must be at least 32 characters long; JWTs are refused".to_string(),
+        );
+    }
+    Ok(bytes)
+}
+
+/// Standard or URL-safe base64, padding optional.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// Parses PostgREST's role claim path: `.role`, `.a.b`, `."key with.dots"`, `.roles[0]`,
+/// optionally prefixed with `$` (the JSONPath spelling of the same paths).
+pub fn parse_claim_path(s: &str) -> Result<Vec<ClaimPathItem>, String> {
+    let s = s.strip_prefix('$').unwrap_or(s);
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < chars.len() {
+        match chars[i] {
+            '.' => {
+                i += 1;
+                if chars.get(i) == Some(&'"') {
+                    i += 1;
+                    let start = i;
+                    while i < chars.len() && chars[i] != '"' {
+                        i += 1;
+                    }
+                    if i == chars.len() {
+                        return Err("unterminated quoted key".into());
+                    }
+                    out.push(ClaimPathItem::Key(chars[start..i].iter().collect()));
+                    i += 1;
+                } else {
+                    let start = i;
+                    while i < chars.len() && !matches!(chars[i], '.' | '[') {
+                        i += 1;
+                    }
+                    if start == i {
+                        return Err("empty key".into());
+                    }
+                    out.push(ClaimPathItem::Key(chars[start..i].iter().collect()));
+                }
+            }
+            '[' => {
+                let start = i + 1;
+                let end = chars[start..]
+                    .iter()
+                    .position(|&c| c == ']')
+                    .ok_or("unterminated index")?
+                    + start;
+                let idx: String = chars[start..end].iter().collect();
+                out.push(ClaimPathItem::Index(
+                    idx.trim().parse().map_err(|_| "index must be a number")?,
+                ));
+                i = end + 1;
+            }
+            c => return Err(format!("unexpected {c:?}")),
+        }
+    }
+    if out.is_empty() {
+        return Err("empty path".into());
+    }
+    Ok(out)
+}
+
+/// The restart-only settings the postmaster and each worker need.
+#[derive(Debug, Clone)]
+pub struct StartupConfig {
+    pub server_host: String,
+    pub server_port: u16,
+    pub workers: usize,
+    pub database: String,
+    pub authenticator: String,
+}
+
+impl StartupConfig {
+    pub fn load() -> StartupConfig {
+        let s = |g: &GucSetting<Option<CString>>, d: &CStr| {
+            read_string(g).unwrap_or_else(|| d.to_string_lossy().into_owned())
+        };
+        StartupConfig {
+            server_host: s(&SERVER_HOST, c"localhost"),
+            server_port: SERVER_PORT.get().clamp(1, 65535) as u16,
+            workers: WORKERS.get().clamp(1, 64) as usize,
+            database: s(&DATABASE, c"postgres"),
+            authenticator: s(&AUTHENTICATOR, c"authenticator"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_paths() {
+        use ClaimPathItem::*;
+        assert_eq!(parse_claim_path(".role").unwrap(), vec![Key("role".into())]);
+        assert_eq!(
+            parse_claim_path("$.role").unwrap(),
+            vec![Key("role".into())]
+        );
+        assert_eq!(
+            parse_claim_path(".app.\"pg.role\"[1]").unwrap(),
+            vec![Key("app".into()), Key("pg.role".into()), Index(1)]
+        );
+        assert!(parse_claim_path("role").is_err());
+        assert!(parse_claim_path(".").is_err());
+        assert!(parse_claim_path(".a[x]").is_err());
+        assert!(parse_claim_path("").is_err());
+    }
+
+    #[test]
+    fn secrets() {
+        assert!(decode_secret("short", false).is_err());
+        assert_eq!(decode_secret(&"x".repeat(32), false).unwrap().len(), 32);
+        // 33 bytes of 0xff in base64
+        let b64 = "////////////////////////////////////////////";
+        assert_eq!(decode_secret(b64, true).unwrap().len(), 33);
+        assert!(decode_secret("not base64!", true).is_err());
+        assert_eq!(
+            split_list(" api, public ,,"),
+            vec!["api".to_string(), "public".to_string()]
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! pgrest: PostgREST, served from inside PostgreSQL.
+//!
+//! `_PG_init` (while the postmaster preloads the library) defines the `pgrest.*` settings,
+//! reserves the shared schema generation counter, opens the listening sockets and
+//! registers the static background workers. Everything else lives in the modules:
+//! `http` (the HTTP thread), `worker` (the main thread), `api_request` → `plan` → `query`
+//! → `executor` → `response` (the pipeline of a request).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
+use pgrx::prelude::*;
+use pgrx::{pg_shmem_init, PgAtomic};
+
+pub mod api_request;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod executor;
+pub mod http;
+pub mod listener;
+pub mod plan;
+pub mod query;
+pub mod response;
+pub mod schema_cache;
+pub mod worker;
+
+::pgrx::pg_module_magic!(name, version);
+
+/// Bumped (at commit) by DDL and `pgrest.reload()`; workers reload their schema cache
+/// when it differs from the generation they loaded.
+static SCHEMA_GENERATION: PgAtomic<AtomicU64> =
+    unsafe { PgAtomic::new(c"pgrest_schema_generation") };
+/// One bit per worker: set while it connects, so a worker that died connecting knows it.
+static CONNECT_FAILED: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"pgrest_connect_failed") };
+/// Whether the shared memory above exists (the library was preloaded).
+static mut SHMEM_READY: bool = false;
+
+pub fn schema_generation() -> u64 {
+    SCHEMA_GENERATION.get().load(Ordering::SeqCst)
+}
+
+pub fn connect_failed(worker: u64) -> bool {
+    CONNECT_FAILED.get().load(Ordering::SeqCst) & (1 << (worker % 64)) != 0
+}
+
+pub fn set_connect_failed(worker: u64, failed: bool) {
+    let bit = 1 << (worker % 64);
+    if failed {
+        CONNECT_FAILED.get().fetch_or(bit, Ordering::SeqCst);
+    } else {
+        CONNECT_FAILED.get().fetch_and(!bit, Ordering::SeqCst);
+    }
+}
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    if unsafe { !pg_sys::process_shared_preload_libraries_in_progress } {
+        // Loaded by CREATE EXTENSION or a function call without preloading: only the SQL
+        // functions are usable; they say so when called.
+        return;
+    }
+    config::define_gucs();
+    pg_shmem_init!(SCHEMA_GENERATION);
+    pg_shmem_init!(CONNECT_FAILED);
+    unsafe { SHMEM_READY = true };
+
+    let startup = config::StartupConfig::load();
+    match listener::open(&startup.server_host, startup.server_port) {
+        Ok(fds) => listener::set(fds),
+        Err(e) => {
+            pgrx::warning!(
+                "pgrest: {e}; pgrest serves no HTTP until PostgreSQL is restarted with a usable \
+                 pgrest.server_host/pgrest.server_port"
+            );
+            return;
+        }
+    }
+    for i in 0..startup.workers {
+        BackgroundWorkerBuilder::new(&format!("pgrest worker {i}"))
+            .set_type("pgrest")
+            .set_library("pgrest")
+            .set_function("pgrest_worker_main")
+            .set_argument(Some(pg_sys::Datum::from(i)))
+            .enable_spi_access()
+            // Serve reads on a hot standby too: start once the database is consistent.
+            .set_start_time(BgWorkerStartTime::ConsistentState)
+            .set_restart_time(Some(Duration::from_secs(1)))
+            .load();
+    }
+}
+
+/// Asks every pgrest worker to reload its schema cache once this transaction commits
+/// (PostgREST's `NOTIFY pgrst, 'reload schema'`). The DDL event triggers call it.
+#[pg_extern(volatile, parallel_unsafe)]
+fn reload() {
+    if unsafe { !SHMEM_READY } {
+        pgrx::warning!("pgrest is not in shared_preload_libraries; there are no workers to reload");
+        return;
+    }
+    pgrx::callbacks::register_xact_callback(pgrx::callbacks::PgXactCallbackEvent::Commit, || {
+        SCHEMA_GENERATION.get().fetch_add(1, Ordering::SeqCst);
+    });
+}
+
+pgrx::extension_sql!(
+    r#"
+-- DDL anywhere except in temporary schemas makes the workers reload their schema cache.
+CREATE FUNCTION pgrest.on_ddl_command_end() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (
+    SELECT 1 FROM pg_event_trigger_ddl_commands()
+    WHERE schema_name IS NULL OR schema_name NOT LIKE 'pg\_temp\_%'
+  ) THEN
+    PERFORM pgrest.reload();
+  END IF;
+END
+$$;
+
+CREATE FUNCTION pgrest.on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() WHERE NOT is_temporary) THEN
+    PERFORM pgrest.reload();
+  END IF;
+END
+$$;
+
+CREATE EVENT TRIGGER pgrest_ddl_command_end ON ddl_command_end
+  EXECUTE FUNCTION pgrest.on_ddl_command_end();
+CREATE EVENT TRIGGER pgrest_sql_drop ON sql_drop
+  EXECUTE FUNCTION pgrest.on_sql_drop();
+
+GRANT USAGE ON SCHEMA pgrest TO PUBLIC;
+
+SELECT pgrest.reload();
+"#,
+    name = "event_triggers",
+    finalize,
+);
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn reload_is_installed_and_callable() {
+        Spi::run("SELECT pgrest.reload()").unwrap();
+        let n = Spi::get_one::<i64>(
+            "SELECT count(*) FROM pg_event_trigger WHERE evtname IN ('pgrest_ddl_command_end', 'pgrest_sql_drop')",
+        )
+        .unwrap();
+        assert_eq!(n, Some(2));
+    }
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![
+            "shared_preload_libraries = 'pgrest'",
+            "pgrest.server_port = 39999",
+            "pgrest.workers = 1",
+        ]
+    }
+}

@@ -1,0 +1,709 @@
+//! The planner: resolves an [`ApiRequest`] against the schema cache into a plan the query
+//! builder can render without knowing anything about the catalog. Every field gets the
+//! type its values are compared with, every cast gets a catalog type, every relation is
+//! checked to exist. Mirrors PostgREST's `Plan` module for the features pgrest supports.
+
+use crate::api_request::media_type::MediaType;
+use crate::api_request::preferences::{PreferHandling, PreferRepresentation, Preferences};
+use crate::api_request::range::Range;
+use crate::api_request::types::{
+    Field, Filter, JsonOperation, LogicOperator, LogicTree, OpExpr, Operation, OrderDirection,
+    OrderNulls, OrderTerm, SelectItem,
+};
+use crate::api_request::{Action, ApiRequest, Mutation};
+use crate::config::AppConfig;
+use crate::error::{ApiRequestError, Error, SchemaCacheError};
+use crate::schema_cache::{PgType, SchemaCache, Table};
+
+/// A type named by the user in a cast (`select=col::text`), resolved by PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeRef {
+    pub schema: String,
+    pub name: String,
+}
+
+/// Resolves type names written in casts. The worker implements it with the catalog
+/// (so the name is parsed by PostgreSQL, never spliced into SQL); tests use a table.
+pub trait TypeResolver {
+    fn resolve(&mut self, name: &str) -> Result<TypeRef, Error>;
+}
+
+/// How a field is referenced in SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldKind {
+    /// `*`.
+    Star,
+    /// A column of the relation.
+    Column,
+    /// A function taking the row type, called with attribute notation (`t.fn`).
+    Computed,
+    /// Not in the schema cache: rendered as a column so PostgreSQL reports it (42703).
+    Unknown,
+}
+
+/// A field with everything needed to render it and to type the values compared with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoercibleField {
+    pub name: String,
+    pub kind: FieldKind,
+    pub json_path: Vec<JsonOperation>,
+    /// The field's own type (column or computed field), when known.
+    pub base_type: Option<PgType>,
+    /// Whether the JSON path applies to `to_jsonb(field)` (non-JSON columns).
+    pub to_jsonb: bool,
+}
+
+/// Where values compared with a field are cast to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueType {
+    /// A catalog type (`"pg_catalog"."int4"`).
+    Named(String, String),
+    /// The field's type is unknown: leave the parameter as text.
+    Text,
+}
+
+impl CoercibleField {
+    /// The type of the field's value after its JSON path.
+    pub fn value_type(&self) -> ValueType {
+        match self.json_path.last() {
+            Some(JsonOperation::DoubleArrow(_)) => {
+                ValueType::Named("pg_catalog".into(), "text".into())
+            }
+            Some(JsonOperation::Arrow(_)) => {
+                let json =
+                    !self.to_jsonb && self.base_type.as_ref().is_some_and(|t| t.base == "json");
+                ValueType::Named(
+                    "pg_catalog".into(),
+                    if json { "json" } else { "jsonb" }.into(),
+                )
+            }
+            None => match &self.base_type {
+                Some(t) => ValueType::Named(t.schema.clone(), t.name.clone()),
+                None => ValueType::Text,
+            },
+        }
+    }
+
+    /// The array type of [`Self::value_type`], for `= ANY($n)`.
+    pub fn array_value_type(&self) -> ValueType {
+        match (self.json_path.last(), &self.base_type) {
+            (Some(JsonOperation::DoubleArrow(_)), _) => {
+                ValueType::Named("pg_catalog".into(), "_text".into())
+            }
+            (Some(JsonOperation::Arrow(_)), _) => match self.value_type() {
+                ValueType::Named(_, n) if n == "json" => {
+                    ValueType::Named("pg_catalog".into(), "_json".into())
+                }
+                _ => ValueType::Named("pg_catalog".into(), "_jsonb".into()),
+            },
+            (None, Some(t)) => match t.array_type() {
+                Some((s, n)) => ValueType::Named(s.into(), n.into()),
+                None => ValueType::Named("pg_catalog".into(), "_text".into()),
+            },
+            (None, None) => ValueType::Named("pg_catalog".into(), "_text".into()),
+        }
+    }
+
+    /// Whether full-text operators use the field as is (it is a tsvector).
+    pub fn is_tsvector(&self) -> bool {
+        self.json_path.is_empty() && self.base_type.as_ref().is_some_and(PgType::is_tsvector)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectField {
+    pub field: CoercibleField,
+    pub cast: Option<TypeRef>,
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoercibleFilter {
+    pub field: CoercibleField,
+    pub negated: bool,
+    pub operation: Operation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoercibleLogicTree {
+    Expr {
+        negated: bool,
+        op: LogicOperator,
+        children: Vec<CoercibleLogicTree>,
+    },
+    Stmnt(CoercibleFilter),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoercibleOrderTerm {
+    pub field: CoercibleField,
+    pub direction: Option<OrderDirection>,
+    pub nulls: Option<OrderNulls>,
+}
+
+/// A read of one relation (no embedding yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPlan {
+    pub schema: String,
+    pub relation: String,
+    pub select: Vec<SelectField>,
+    pub filters: Vec<CoercibleLogicTree>,
+    pub order: Vec<CoercibleOrderTerm>,
+    pub range: Range,
+}
+
+/// How the rows are turned into the response body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    /// A JSON array (optionally with nulls stripped).
+    JsonArray {
+        strip_nulls: bool,
+    },
+    /// One JSON object (`vnd.pgrst.object`): exactly one row or 406.
+    JsonSingle {
+        strip_nulls: bool,
+    },
+    Csv,
+    GeoJson,
+    /// No body (HEAD, or a write without `return=representation`).
+    None,
+}
+
+/// A column written by an insert or update, with its type for `json_to_recordset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedColumn {
+    pub name: String,
+    pub ty: PgType,
+}
+
+/// What `RETURNING` must produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Returning {
+    /// Only the row count is needed.
+    Count,
+    /// Every column (`RETURNING "s"."t".*`).
+    All,
+    /// These columns (deduplicated, in order).
+    Columns(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MutatePlan {
+    Insert {
+        schema: String,
+        relation: String,
+        columns: Vec<TypedColumn>,
+        body: String,
+        returning: Returning,
+    },
+    Update {
+        schema: String,
+        relation: String,
+        columns: Vec<TypedColumn>,
+        body: String,
+        filters: Vec<CoercibleLogicTree>,
+        returning: Returning,
+    },
+    Delete {
+        schema: String,
+        relation: String,
+        filters: Vec<CoercibleLogicTree>,
+        returning: Returning,
+    },
+}
+
+/// Which count the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountPlan {
+    None,
+    Exact,
+    Planned,
+    Estimated,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionPlan {
+    Read {
+        read: ReadPlan,
+        aggregate: Aggregate,
+        media: MediaType,
+        count: CountPlan,
+        max_rows: Option<i64>,
+    },
+    Mutate {
+        mutation: Mutation,
+        mutate: MutatePlan,
+        /// The representation: a read of the mutated rows (`pgrst_source`).
+        read: ReadPlan,
+        aggregate: Aggregate,
+        media: MediaType,
+        /// Primary key, for the Location header of `return=headers-only`.
+        pk: Vec<String>,
+        count: CountPlan,
+    },
+    /// OPTIONS on a relation: answered from the cache, no SQL.
+    RelationInfo { allow: String },
+}
+
+impl ActionPlan {
+    pub fn media(&self) -> Option<&MediaType> {
+        match self {
+            ActionPlan::Read { media, .. } | ActionPlan::Mutate { media, .. } => Some(media),
+            ActionPlan::RelationInfo { .. } => None,
+        }
+    }
+}
+
+/// Plans a request. `types` resolves the type names of casts.
+pub fn action_plan(
+    api: &ApiRequest,
+    cfg: &AppConfig,
+    cache: &SchemaCache,
+    types: &mut dyn TypeResolver,
+) -> Result<ActionPlan, Error> {
+    match &api.action {
+        Action::RelationRead {
+            relation,
+            headers_only,
+        } => {
+            let table = find_table(cache, &api.schema, relation)?;
+            let mut read = read_plan(api, table, cache, types)?;
+            read.range = restrict_range(read.range, cfg.db_max_rows);
+            let (aggregate, media) = negotiate(api, !*headers_only)?;
+            check_preferences(&api.preferences)?;
+            Ok(ActionPlan::Read {
+                read,
+                aggregate: if *headers_only {
+                    Aggregate::None
+                } else {
+                    aggregate
+                },
+                media,
+                count: count_plan(&api.preferences),
+                max_rows: cfg.db_max_rows,
+            })
+        }
+        Action::RelationMut { relation, mutation } => {
+            let table = find_table(cache, &api.schema, relation)?;
+            let mut read = read_plan(api, table, cache, types)?;
+            let mutate = mutate_plan(*mutation, api, table, &read)?;
+            check_preferences(&api.preferences)?;
+            let representation = api.preferences.representation == Some(PreferRepresentation::Full);
+            let (aggregate, media) = negotiate(api, representation)?;
+            // The representation reads what the mutation returned; the mutation already applied the filters.
+            read.filters.clear();
+            read.range = Range::ALL;
+            Ok(ActionPlan::Mutate {
+                mutation: *mutation,
+                mutate,
+                read,
+                aggregate: if representation {
+                    aggregate
+                } else {
+                    Aggregate::None
+                },
+                media,
+                pk: table.pk.clone(),
+                count: count_plan(&api.preferences),
+            })
+        }
+        Action::RelationInfo { relation } => {
+            let table = find_table(cache, &api.schema, relation)?;
+            let mut allow = vec!["OPTIONS,GET,HEAD"];
+            if table.insertable {
+                allow.push("POST");
+            }
+            if table.insertable && table.updatable && !table.pk.is_empty() {
+                allow.push("PUT");
+            }
+            if table.updatable {
+                allow.push("PATCH");
+            }
+            if table.deletable {
+                allow.push("DELETE");
+            }
+            Ok(ActionPlan::RelationInfo {
+                allow: allow.join(","),
+            })
+        }
+        Action::Routine { .. } | Action::RoutineInfo { .. } => {
+            Err(ApiRequestError::NotImplemented(
+                "Functions (/rpc) are not supported by this version of pgrest".into(),
+            )
+            .into())
+        }
+        Action::SchemaRead { .. } | Action::SchemaInfo => Err(ApiRequestError::NotImplemented(
+            "The OpenAPI description (/) is not supported by this version of pgrest".into(),
+        )
+        .into()),
+    }
+}
+
+fn find_table<'c>(
+    cache: &'c SchemaCache,
+    schema: &str,
+    relation: &str,
+) -> Result<&'c Table, Error> {
+    cache.table(schema, relation).ok_or_else(|| {
+        SchemaCacheError::TableNotFound {
+            schema: schema.to_string(),
+            relation: relation.to_string(),
+            hint: cache.similar_table(schema, relation),
+        }
+        .into()
+    })
+}
+
+fn check_preferences(prefs: &Preferences) -> Result<(), Error> {
+    if !prefs.invalid.is_empty() && prefs.handling == Some(PreferHandling::Strict) {
+        return Err(ApiRequestError::InvalidPreferences(prefs.invalid.clone()).into());
+    }
+    Ok(())
+}
+
+fn count_plan(prefs: &Preferences) -> CountPlan {
+    use crate::api_request::preferences::PreferCount;
+    match prefs.count {
+        None => CountPlan::None,
+        Some(PreferCount::Exact) => CountPlan::Exact,
+        Some(PreferCount::Planned) => CountPlan::Planned,
+        Some(PreferCount::Estimated) => CountPlan::Estimated,
+    }
+}
+
+/// `db-max-rows` applies to reads, keeping the special `limit=0` range.
+fn restrict_range(range: Range, max_rows: Option<i64>) -> Range {
+    if range.has_limit_zero() {
+        range
+    } else {
+        range.restrict(max_rows)
+    }
+}
+
+/// Picks the first acceptable media type in the client's order (PostgREST's negotiateContent).
+fn negotiate(api: &ApiRequest, with_body: bool) -> Result<(Aggregate, MediaType), Error> {
+    let pick = api.accept.iter().find_map(|mt| match mt {
+        MediaType::ApplicationJson | MediaType::Any => Some((
+            Aggregate::JsonArray { strip_nulls: false },
+            MediaType::ApplicationJson,
+        )),
+        MediaType::VndArrayJsonStrip => {
+            Some((Aggregate::JsonArray { strip_nulls: true }, mt.clone()))
+        }
+        MediaType::VndSingularJson { strip_nulls } => Some((
+            Aggregate::JsonSingle {
+                strip_nulls: *strip_nulls,
+            },
+            mt.clone(),
+        )),
+        MediaType::TextCsv => Some((Aggregate::Csv, mt.clone())),
+        MediaType::GeoJson => Some((Aggregate::GeoJson, mt.clone())),
+        _ => None,
+    });
+    match pick {
+        Some((agg, mt)) => Ok((if with_body { agg } else { Aggregate::None }, mt)),
+        None => Err(ApiRequestError::MediaType(
+            api.accept.iter().map(MediaType::to_mime).collect(),
+        )
+        .into()),
+    }
+}
+
+fn not_embedded(path: &[String]) -> Error {
+    ApiRequestError::NotEmbedded(path.first().cloned().unwrap_or_default()).into()
+}
+
+/// Resolves a field name against a table: column, computed field, `*`, or unknown.
+pub fn resolve_field(cache: &SchemaCache, table: &Table, field: &Field) -> CoercibleField {
+    let (kind, base_type) = if field.name == "*" {
+        (FieldKind::Star, None)
+    } else if let Some(c) = table.column(&field.name) {
+        (FieldKind::Column, Some(c.ty.clone()))
+    } else if let Some(cf) = cache.computed_field(table, &field.name) {
+        (FieldKind::Computed, Some(cf.ty.clone()))
+    } else {
+        (FieldKind::Unknown, None)
+    };
+    let to_jsonb = !base_type.as_ref().is_some_and(PgType::is_json);
+    CoercibleField {
+        name: field.name.clone(),
+        kind,
+        json_path: field.json_path.clone(),
+        base_type,
+        to_jsonb,
+    }
+}
+
+fn read_plan(
+    api: &ApiRequest,
+    table: &Table,
+    cache: &SchemaCache,
+    types: &mut dyn TypeResolver,
+) -> Result<ReadPlan, Error> {
+    let q = &api.query;
+    let mut select = Vec::with_capacity(q.select.len());
+    for item in &q.select {
+        match item {
+            SelectItem::Field {
+                aggregate: Some(_), ..
+            } => return Err(ApiRequestError::AggregatesNotAllowed.into()),
+            SelectItem::Field {
+                field,
+                cast,
+                alias,
+                aggregate: None,
+                aggregate_cast: _,
+            } => {
+                let cf = resolve_field(cache, table, field);
+                let cast = cast.as_deref().map(|c| types.resolve(c)).transpose()?;
+                // A JSON path without an alias is named after its last key (PostgREST's addAliases).
+                let alias = alias.clone().or_else(|| json_path_alias(field));
+                select.push(SelectField {
+                    field: cf,
+                    cast,
+                    alias,
+                });
+            }
+            SelectItem::Relation { .. } | SelectItem::Spread { .. } => {
+                return Err(ApiRequestError::NotImplemented(
+                    "Resource embedding is not supported by this version of pgrest".into(),
+                )
+                .into());
+            }
+        }
+    }
+    if select.is_empty() {
+        // `select=` (empty) means every column, like no select at all.
+        let star = Field::new("*");
+        select.push(SelectField {
+            field: resolve_field(cache, table, &star),
+            cast: None,
+            alias: None,
+        });
+    }
+    if let Some((path, _)) = q.filters_not_root.first() {
+        return Err(not_embedded(path));
+    }
+    let mut filters: Vec<CoercibleLogicTree> = q
+        .filters_root
+        .iter()
+        .map(|f| CoercibleLogicTree::Stmnt(coerce_filter(cache, table, f)))
+        .collect();
+    for (path, tree) in &q.logic {
+        if !path.is_empty() {
+            return Err(not_embedded(path));
+        }
+        filters.push(coerce_logic_tree(cache, table, tree));
+    }
+    let mut order = Vec::new();
+    for (path, terms) in &q.order {
+        if !path.is_empty() {
+            return Err(not_embedded(path));
+        }
+        for term in terms {
+            order.push(coerce_order_term(cache, table, term)?);
+        }
+    }
+    for key in api.ranges.keys() {
+        if key != "limit" {
+            let path: Vec<String> = key.split('.').map(str::to_string).collect();
+            return Err(not_embedded(&path[..path.len().saturating_sub(1)]));
+        }
+    }
+    Ok(ReadPlan {
+        schema: table.schema.clone(),
+        relation: table.name.clone(),
+        select,
+        filters,
+        order,
+        range: api.top_level_range,
+    })
+}
+
+fn json_path_alias(field: &Field) -> Option<String> {
+    use crate::api_request::types::JsonOperand;
+    let operand = |op: &JsonOperation| match op {
+        JsonOperation::Arrow(o) | JsonOperation::DoubleArrow(o) => o.clone(),
+    };
+    match field.json_path.last().map(operand)? {
+        JsonOperand::Key(k) => Some(k),
+        JsonOperand::Idx(_) => Some(
+            field
+                .json_path
+                .iter()
+                .rev()
+                .find_map(|op| match operand(op) {
+                    JsonOperand::Key(k) => Some(k),
+                    JsonOperand::Idx(_) => None,
+                })
+                .unwrap_or_else(|| field.name.clone()),
+        ),
+    }
+}
+
+fn coerce_filter(cache: &SchemaCache, table: &Table, f: &Filter) -> CoercibleFilter {
+    let field = resolve_field(cache, table, &f.field);
+    match &f.op_expr {
+        OpExpr::Expr { negated, operation } => CoercibleFilter {
+            field,
+            negated: *negated,
+            operation: operation.clone(),
+        },
+        // Only GET RPC keeps operator-less parameters, and those are arguments, not filters.
+        OpExpr::NoOp(v) => CoercibleFilter {
+            field,
+            negated: false,
+            operation: Operation::Quant(
+                crate::api_request::types::QuantOperator::Equal,
+                None,
+                v.clone(),
+            ),
+        },
+    }
+}
+
+fn coerce_logic_tree(cache: &SchemaCache, table: &Table, tree: &LogicTree) -> CoercibleLogicTree {
+    match tree {
+        LogicTree::Stmnt(f) => CoercibleLogicTree::Stmnt(coerce_filter(cache, table, f)),
+        LogicTree::Expr {
+            negated,
+            op,
+            children,
+        } => CoercibleLogicTree::Expr {
+            negated: *negated,
+            op: *op,
+            children: children
+                .iter()
+                .map(|c| coerce_logic_tree(cache, table, c))
+                .collect(),
+        },
+    }
+}
+
+fn coerce_order_term(
+    cache: &SchemaCache,
+    table: &Table,
+    term: &OrderTerm,
+) -> Result<CoercibleOrderTerm, Error> {
+    if let Some(rel) = &term.relation {
+        return Err(not_embedded(std::slice::from_ref(rel)));
+    }
+    Ok(CoercibleOrderTerm {
+        field: resolve_field(cache, table, &term.field),
+        direction: term.direction,
+        nulls: term.nulls,
+    })
+}
+
+fn typed_columns(api: &ApiRequest, table: &Table) -> Result<Vec<TypedColumn>, Error> {
+    api.columns
+        .iter()
+        .map(|name| match table.column(name) {
+            Some(c) => Ok(TypedColumn {
+                name: c.name.clone(),
+                ty: c.ty.clone(),
+            }),
+            None => Err(SchemaCacheError::ColumnNotFound {
+                relation: table.name.clone(),
+                column: name.clone(),
+            }
+            .into()),
+        })
+        .collect()
+}
+
+/// The JSON array the body query reads: an object body becomes a one-element array.
+fn body_as_array(api: &ApiRequest) -> String {
+    use crate::api_request::payload::Payload;
+    let raw = match &api.payload {
+        Some(Payload::ProcessedJson { raw, .. }) | Some(Payload::RawJson(raw)) => raw.as_str(),
+        Some(Payload::ProcessedUrlEncoded { params, .. }) => {
+            let obj: serde_json::Map<String, serde_json::Value> = params
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            return format!("[{}]", serde_json::Value::Object(obj));
+        }
+        Some(Payload::RawPay(_)) | None => return "[]".into(),
+    };
+    let trimmed = raw.trim_start_matches([' ', '\t', '\n', '\r']);
+    if trimmed.starts_with('{') {
+        format!("[{raw}]")
+    } else {
+        raw.to_string()
+    }
+}
+
+fn returning(api: &ApiRequest, read: &ReadPlan, pk: &[String]) -> Returning {
+    match api.preferences.representation {
+        Some(PreferRepresentation::Full) => {
+            let mut cols: Vec<String> = Vec::new();
+            for s in &read.select {
+                match s.field.kind {
+                    FieldKind::Star => return Returning::All,
+                    FieldKind::Column | FieldKind::Unknown | FieldKind::Computed => {
+                        if !cols.contains(&s.field.name) {
+                            cols.push(s.field.name.clone());
+                        }
+                    }
+                }
+            }
+            for o in &read.order {
+                if o.field.kind != FieldKind::Star && !cols.contains(&o.field.name) {
+                    cols.push(o.field.name.clone());
+                }
+            }
+            Returning::Columns(cols)
+        }
+        Some(PreferRepresentation::HeadersOnly) if !pk.is_empty() => {
+            Returning::Columns(pk.to_vec())
+        }
+        _ => Returning::Count,
+    }
+}
+
+fn mutate_plan(
+    mutation: Mutation,
+    api: &ApiRequest,
+    table: &Table,
+    read: &ReadPlan,
+) -> Result<MutatePlan, Error> {
+    let schema = table.schema.clone();
+    let relation = table.name.clone();
+    let returning = returning(
+        api,
+        read,
+        if mutation == Mutation::Create {
+            &table.pk
+        } else {
+            &[]
+        },
+    );
+    match mutation {
+        Mutation::Create => Ok(MutatePlan::Insert {
+            schema,
+            relation,
+            columns: typed_columns(api, table)?,
+            body: body_as_array(api),
+            returning,
+        }),
+        Mutation::Update => Ok(MutatePlan::Update {
+            schema,
+            relation,
+            columns: typed_columns(api, table)?,
+            body: body_as_array(api),
+            filters: read.filters.clone(),
+            returning,
+        }),
+        Mutation::Delete => Ok(MutatePlan::Delete {
+            schema,
+            relation,
+            filters: read.filters.clone(),
+            returning,
+        }),
+        Mutation::SingleUpsert => Err(ApiRequestError::NotImplemented(
+            "PUT is not supported by this version of pgrest".into(),
+        )
+        .into()),
+    }
+}

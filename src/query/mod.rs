@@ -1,0 +1,587 @@
+//! The query builder: renders plans as the one statement each request runs.
+//!
+//! Every statement has PostgREST's fixed result shape, one row:
+//! `total_result_set, page_total, location, body, response_headers, response_status`.
+//! Rows are aggregated in PostgreSQL (`json_agg`), so the response never depends on the
+//! row shape. Filter values are text parameters cast to the column's catalog type, which
+//! gives the same coercions (and the same errors) as PostgREST's `unknown` parameters.
+
+pub mod sql;
+
+use crate::api_request::range::Range;
+use crate::api_request::types::{
+    FtsOperator, IsVal, JsonOperand, JsonOperation, LogicOperator, OpQuantifier, Operation,
+    OrderDirection, OrderNulls, QuantOperator, SimpleOperator,
+};
+use crate::plan::{
+    Aggregate, CoercibleField, CoercibleFilter, CoercibleLogicTree, CoercibleOrderTerm, CountPlan,
+    FieldKind, MutatePlan, ReadPlan, Returning, SelectField, TypedColumn, ValueType,
+};
+use sql::{SqlBuilder, Statement};
+
+/// What a field reference is qualified with.
+#[derive(Clone, Copy)]
+enum Qualifier<'a> {
+    /// `"schema"."table"`.
+    Table(&'a str, &'a str),
+    /// A bare alias (`"todos"` over `pgrst_source`).
+    Alias(&'a str),
+}
+
+fn qualifier(b: &mut SqlBuilder, q: Qualifier) {
+    match q {
+        Qualifier::Table(s, t) => {
+            b.qualified(s, t);
+        }
+        Qualifier::Alias(a) => {
+            b.ident(a);
+        }
+    }
+}
+
+fn json_path(b: &mut SqlBuilder, path: &[JsonOperation]) {
+    for op in path {
+        let operand = match op {
+            JsonOperation::Arrow(o) => {
+                b.push("->");
+                o
+            }
+            JsonOperation::DoubleArrow(o) => {
+                b.push("->>");
+                o
+            }
+        };
+        match operand {
+            JsonOperand::Key(k) => b.param(k.as_str()),
+            JsonOperand::Idx(i) => b.param(i.to_string()).push("::pg_catalog.int4"),
+        };
+    }
+}
+
+fn field(b: &mut SqlBuilder, q: Qualifier, f: &CoercibleField) {
+    if f.kind == FieldKind::Star {
+        qualifier(b, q);
+        b.push(".*");
+        return;
+    }
+    let wrap = !f.json_path.is_empty() && f.to_jsonb;
+    if wrap {
+        b.push("to_jsonb(");
+    }
+    qualifier(b, q);
+    b.push(".").ident(&f.name);
+    if wrap {
+        b.push(")");
+    }
+    json_path(b, &f.json_path);
+}
+
+fn typed_value(b: &mut SqlBuilder, value: &str, ty: &ValueType) {
+    match ty {
+        ValueType::Named(s, n) => b.param_as(value, (s, n)),
+        ValueType::Text => b.param(value),
+    };
+}
+
+/// PostgreSQL array literal of the values (always quoted, `\` and `"` escaped).
+fn array_literal(values: &[String]) -> String {
+    let mut out = String::from("{");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in v.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\0' => {}
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+fn filter(b: &mut SqlBuilder, q: Qualifier, f: &CoercibleFilter) {
+    if f.negated {
+        b.push("NOT ");
+    }
+    let fts_field = |b: &mut SqlBuilder, lang: &Option<String>| {
+        if f.field.is_tsvector() {
+            field(b, q, &f.field);
+        } else {
+            b.push("to_tsvector(");
+            if let Some(l) = lang {
+                b.param_as(l.as_str(), ("pg_catalog", "regconfig"))
+                    .push(", ");
+            }
+            field(b, q, &f.field);
+            b.push(")");
+        }
+    };
+    if let Operation::Fts(_, lang, _) = &f.operation {
+        fts_field(b, lang);
+    } else {
+        field(b, q, &f.field);
+    }
+    let text = ValueType::Named("pg_catalog".into(), "text".into());
+    let text_array = ValueType::Named("pg_catalog".into(), "_text".into());
+    match &f.operation {
+        Operation::Simple(op, v) => {
+            b.push(match op {
+                SimpleOperator::NotEqual => " <> ",
+                SimpleOperator::Contains => " @> ",
+                SimpleOperator::Contained => " <@ ",
+                SimpleOperator::Overlap => " && ",
+                SimpleOperator::StrictlyLeft => " << ",
+                SimpleOperator::StrictlyRight => " >> ",
+                SimpleOperator::NotExtendsRight => " &< ",
+                SimpleOperator::NotExtendsLeft => " &> ",
+                SimpleOperator::Adjacent => " -|- ",
+            });
+            typed_value(b, v, &f.field.value_type());
+        }
+        Operation::Quant(op, quant, v) => {
+            let (sql_op, pattern) = match op {
+                QuantOperator::Equal => (" = ", false),
+                QuantOperator::GreaterThanEqual => (" >= ", false),
+                QuantOperator::GreaterThan => (" > ", false),
+                QuantOperator::LessThanEqual => (" <= ", false),
+                QuantOperator::LessThan => (" < ", false),
+                QuantOperator::Like => (" LIKE ", true),
+                QuantOperator::ILike => (" ILIKE ", true),
+                QuantOperator::Match => (" ~ ", true),
+                QuantOperator::IMatch => (" ~* ", true),
+            };
+            b.push(sql_op);
+            // like/ilike write `*` for `%`, so wildcards survive URL encoding.
+            let value = if matches!(op, QuantOperator::Like | QuantOperator::ILike) {
+                v.replace('*', "%")
+            } else {
+                v.clone()
+            };
+            match quant {
+                None => typed_value(
+                    b,
+                    &value,
+                    &if pattern { text } else { f.field.value_type() },
+                ),
+                Some(qt) => {
+                    b.push(match qt {
+                        OpQuantifier::Any => "ANY(",
+                        OpQuantifier::All => "ALL(",
+                    });
+                    typed_value(
+                        b,
+                        &value,
+                        &if pattern {
+                            text_array
+                        } else {
+                            f.field.array_value_type()
+                        },
+                    );
+                    b.push(")");
+                }
+            }
+        }
+        // `= ANY` instead of IN: an empty list is valid and the statement text (hence its
+        // cached plan) does not depend on the number of values.
+        Operation::In(values) => {
+            if values.len() == 1 && values[0].is_empty() {
+                b.push(" = ANY('{}')");
+            } else {
+                b.push(" = ANY(");
+                typed_value(b, &array_literal(values), &f.field.array_value_type());
+                b.push(")");
+            }
+        }
+        // IS cannot take a parameter: the operand is a whitelisted keyword.
+        Operation::Is(v) => {
+            b.push(match v {
+                IsVal::Null => " IS NULL",
+                IsVal::NotNull => " IS NOT NULL",
+                IsVal::True => " IS TRUE",
+                IsVal::False => " IS FALSE",
+                IsVal::Unknown => " IS UNKNOWN",
+            });
+        }
+        Operation::IsDistinctFrom(v) => {
+            b.push(" IS DISTINCT FROM ");
+            typed_value(b, v, &f.field.value_type());
+        }
+        Operation::Fts(op, lang, v) => {
+            b.push(match op {
+                FtsOperator::Fts => " @@ to_tsquery(",
+                FtsOperator::Plain => " @@ plainto_tsquery(",
+                FtsOperator::Phrase => " @@ phraseto_tsquery(",
+                FtsOperator::Websearch => " @@ websearch_to_tsquery(",
+            });
+            if let Some(l) = lang {
+                b.param_as(l.as_str(), ("pg_catalog", "regconfig"))
+                    .push(", ");
+            }
+            b.param(v.as_str()).push(")");
+        }
+    }
+}
+
+fn logic_tree(b: &mut SqlBuilder, q: Qualifier, t: &CoercibleLogicTree) {
+    match t {
+        CoercibleLogicTree::Stmnt(f) => filter(b, q, f),
+        CoercibleLogicTree::Expr {
+            negated,
+            op,
+            children,
+        } => {
+            if *negated {
+                b.push("NOT ");
+            }
+            b.push("(");
+            for (i, c) in children.iter().enumerate() {
+                if i > 0 {
+                    b.push(match op {
+                        LogicOperator::And => " AND ",
+                        LogicOperator::Or => " OR ",
+                    });
+                }
+                logic_tree(b, q, c);
+            }
+            b.push(")");
+        }
+    }
+}
+
+fn where_clause(b: &mut SqlBuilder, q: Qualifier, filters: &[CoercibleLogicTree]) {
+    for (i, f) in filters.iter().enumerate() {
+        b.push(if i == 0 { " WHERE " } else { " AND " });
+        logic_tree(b, q, f);
+    }
+}
+
+fn order_by(b: &mut SqlBuilder, q: Qualifier, order: &[CoercibleOrderTerm]) {
+    for (i, o) in order.iter().enumerate() {
+        b.push(if i == 0 { " ORDER BY " } else { ", " });
+        field(b, q, &o.field);
+        match o.direction {
+            Some(OrderDirection::Asc) => b.push(" ASC"),
+            Some(OrderDirection::Desc) => b.push(" DESC"),
+            None => b,
+        };
+        match o.nulls {
+            Some(OrderNulls::First) => b.push(" NULLS FIRST"),
+            Some(OrderNulls::Last) => b.push(" NULLS LAST"),
+            None => b,
+        };
+    }
+}
+
+fn limit_offset(b: &mut SqlBuilder, range: &Range) {
+    if *range == Range::ALL {
+        return;
+    }
+    match range.limit() {
+        Some(l) => b
+            .push(" LIMIT ")
+            .param(l.max(0).to_string())
+            .push("::pg_catalog.int8"),
+        None => b.push(" LIMIT ALL"),
+    };
+    b.push(" OFFSET ")
+        .param(range.offset().to_string())
+        .push("::pg_catalog.int8");
+}
+
+fn select_list(b: &mut SqlBuilder, q: Qualifier, select: &[SelectField]) {
+    if select.is_empty() {
+        qualifier(b, q);
+        b.push(".*");
+        return;
+    }
+    for (i, s) in select.iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        match &s.cast {
+            Some(t) => {
+                b.push("CAST(");
+                field(b, q, &s.field);
+                b.push(" AS ").qualified(&t.schema, &t.name).push(")");
+            }
+            None => field(b, q, &s.field),
+        }
+        if let Some(a) = &s.alias {
+            b.push(" AS ").ident(a);
+        }
+    }
+}
+
+fn body(b: &mut SqlBuilder, aggregate: Aggregate) {
+    b.push(match aggregate {
+        Aggregate::JsonArray { strip_nulls: false } => "coalesce(json_agg(_postgrest_t), '[]')",
+        Aggregate::JsonArray { strip_nulls: true } => "coalesce(json_strip_nulls(json_agg(_postgrest_t)), '[]')",
+        Aggregate::JsonSingle { strip_nulls: false } => "coalesce(json_agg(_postgrest_t)->0, 'null')",
+        Aggregate::JsonSingle { strip_nulls: true } => "coalesce(json_strip_nulls(json_agg(_postgrest_t)->0), 'null')",
+        Aggregate::Csv => {
+            "(SELECT coalesce(string_agg(a.k, ','), '') FROM (SELECT json_object_keys(r)::text AS k \
+             FROM (SELECT row_to_json(hh) AS r FROM pgrst_source AS hh LIMIT 1) s) a) || chr(10) || \
+             coalesce(string_agg(substring(_postgrest_t::text, 2, length(_postgrest_t::text) - 2), chr(10)), '')"
+        }
+        Aggregate::GeoJson => {
+            "json_build_object('type', 'FeatureCollection', 'features', \
+             coalesce(json_agg(ST_AsGeoJSON(_postgrest_t)::json), '[]'))"
+        }
+        Aggregate::None => "NULL::text",
+    });
+}
+
+const RESPONSE_GUCS: &str =
+    "nullif(current_setting('response.headers', true), '') AS response_headers, \
+     nullif(current_setting('response.status', true), '') AS response_status";
+
+/// The statement of a read: the page, its count, the aggregated body.
+pub fn read_statement(
+    plan: &ReadPlan,
+    aggregate: Aggregate,
+    count: CountPlan,
+    max_rows: Option<i64>,
+) -> Statement {
+    let mut b = SqlBuilder::new();
+    let q = Qualifier::Table(&plan.schema, &plan.relation);
+    b.push("WITH pgrst_source AS (SELECT ");
+    select_list(&mut b, q, &plan.select);
+    b.push(" FROM ").qualified(&plan.schema, &plan.relation);
+    let where_start = b.mark();
+    where_clause(&mut b, q, &plan.filters);
+    let where_end = b.mark();
+    order_by(&mut b, q, &plan.order);
+    limit_offset(&mut b, &plan.range);
+    b.push(")");
+    // PostgREST skips the separate count when the page is the whole result (v16, #3957).
+    let separate_count = max_rows.is_some() || plan.range != Range::ALL;
+    let total = match count {
+        CountPlan::Exact | CountPlan::Estimated if separate_count => {
+            b.push(", pgrst_source_count AS (SELECT 1 FROM ")
+                .qualified(&plan.schema, &plan.relation);
+            b.repeat(where_start, where_end);
+            if count == CountPlan::Estimated {
+                if let Some(m) = max_rows {
+                    b.push(" LIMIT ")
+                        .param(m.saturating_add(1).to_string())
+                        .push("::pg_catalog.int8");
+                }
+            }
+            b.push(")");
+            "(SELECT pg_catalog.count(*) FROM pgrst_source_count)"
+        }
+        CountPlan::Exact | CountPlan::Estimated => "pg_catalog.count(_postgrest_t)",
+        CountPlan::None | CountPlan::Planned => "NULL::bigint",
+    };
+    b.push(" SELECT ")
+        .push(total)
+        .push(" AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, ");
+    b.push("NULL::text AS location, ");
+    body(&mut b, aggregate);
+    b.push(" AS body, ")
+        .push(RESPONSE_GUCS)
+        .push(" FROM pgrst_source _postgrest_t");
+    b.finish()
+}
+
+/// `SELECT 1 FROM <relation> WHERE <filters>`: what `count=planned` explains.
+pub fn count_statement(plan: &ReadPlan) -> Statement {
+    let mut b = SqlBuilder::new();
+    b.push("SELECT 1 FROM ")
+        .qualified(&plan.schema, &plan.relation);
+    where_clause(
+        &mut b,
+        Qualifier::Table(&plan.schema, &plan.relation),
+        &plan.filters,
+    );
+    b.finish()
+}
+
+fn returning(b: &mut SqlBuilder, schema: &str, relation: &str, r: &Returning) {
+    match r {
+        Returning::Count => {
+            b.push(" RETURNING 1");
+        }
+        Returning::All => {
+            b.push(" RETURNING ").qualified(schema, relation).push(".*");
+        }
+        Returning::Columns(cols) => {
+            for (i, c) in cols.iter().enumerate() {
+                b.push(if i == 0 { " RETURNING " } else { ", " });
+                b.qualified(schema, relation).push(".").ident(c);
+            }
+            if cols.is_empty() {
+                b.push(" RETURNING 1");
+            }
+        }
+    }
+}
+
+/// `json_to_recordset($1::json) AS pgrst_body("a" "pg_catalog"."int4", ...)`.
+fn recordset(b: &mut SqlBuilder, body: &str, columns: &[TypedColumn]) {
+    b.push("json_to_recordset(")
+        .param(body)
+        .push("::json) AS pgrst_body(");
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        b.ident(&c.name)
+            .push(" ")
+            .qualified(&c.ty.schema, &c.ty.name);
+    }
+    b.push(")");
+}
+
+fn mutation(b: &mut SqlBuilder, plan: &MutatePlan) {
+    match plan {
+        MutatePlan::Insert {
+            schema,
+            relation,
+            columns,
+            body,
+            returning: r,
+        } => {
+            b.push("INSERT INTO ").qualified(schema, relation);
+            if columns.is_empty() {
+                // `{}` or `[{}, {}]`: one row of defaults per element.
+                b.push(" SELECT FROM json_array_elements(")
+                    .param(body.as_str())
+                    .push("::json)");
+            } else {
+                b.push("(");
+                for (i, c) in columns.iter().enumerate() {
+                    if i > 0 {
+                        b.push(", ");
+                    }
+                    b.ident(&c.name);
+                }
+                b.push(") SELECT ");
+                for (i, c) in columns.iter().enumerate() {
+                    if i > 0 {
+                        b.push(", ");
+                    }
+                    b.push("pgrst_body.").ident(&c.name);
+                }
+                b.push(" FROM ");
+                recordset(b, body, columns);
+            }
+            returning(b, schema, relation, r);
+        }
+        MutatePlan::Update {
+            schema,
+            relation,
+            columns,
+            body,
+            filters,
+            returning: r,
+        } => {
+            let q = Qualifier::Table(schema, relation);
+            if columns.is_empty() {
+                // Nothing to set: an empty result with the right columns.
+                b.push("SELECT ");
+                match r {
+                    Returning::Count => {
+                        b.push("NULL");
+                    }
+                    Returning::All => {
+                        b.qualified(schema, relation).push(".*");
+                    }
+                    Returning::Columns(cols) => {
+                        for (i, c) in cols.iter().enumerate() {
+                            if i > 0 {
+                                b.push(", ");
+                            }
+                            b.qualified(schema, relation).push(".").ident(c);
+                        }
+                        if cols.is_empty() {
+                            b.push("NULL");
+                        }
+                    }
+                }
+                b.push(" FROM ")
+                    .qualified(schema, relation)
+                    .push(" WHERE false");
+                return;
+            }
+            b.push("UPDATE ").qualified(schema, relation).push(" SET ");
+            for (i, c) in columns.iter().enumerate() {
+                if i > 0 {
+                    b.push(", ");
+                }
+                b.ident(&c.name).push(" = pgrst_body.").ident(&c.name);
+            }
+            b.push(" FROM ");
+            recordset(b, body, columns);
+            where_clause(b, q, filters);
+            returning(b, schema, relation, r);
+        }
+        MutatePlan::Delete {
+            schema,
+            relation,
+            filters,
+            returning: r,
+        } => {
+            b.push("DELETE FROM ").qualified(schema, relation);
+            where_clause(b, Qualifier::Table(schema, relation), filters);
+            returning(b, schema, relation, r);
+        }
+    }
+}
+
+/// The statement of a write: the mutation in `pgrst_source`, its representation, and the
+/// primary key of a single inserted row for `Location`.
+pub fn mutate_statement(
+    plan: &MutatePlan,
+    read: &ReadPlan,
+    aggregate: Aggregate,
+    location_pk: &[String],
+) -> Statement {
+    let mut b = SqlBuilder::new();
+    b.push("WITH pgrst_source AS (");
+    mutation(&mut b, plan);
+    b.push(
+        ") SELECT NULL::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, ",
+    );
+    if location_pk.is_empty() {
+        b.push("NULL::text");
+    } else {
+        b.push(
+            "CASE WHEN pg_catalog.count(_postgrest_t) = 1 THEN (SELECT json_agg(json_build_array(j.key, j.value))::text \
+             FROM (SELECT row_to_json(_) AS r FROM pgrst_source AS _ LIMIT 1) d, json_each_text(d.r) AS j \
+             WHERE j.key = ANY(",
+        )
+        .param(array_literal(location_pk))
+        .push("::pg_catalog._text)) END");
+    }
+    b.push(" AS location, ");
+    body(&mut b, aggregate);
+    b.push(" AS body, ").push(RESPONSE_GUCS).push(" FROM (");
+    if aggregate == Aggregate::None {
+        b.push("SELECT * FROM pgrst_source");
+    } else {
+        let alias = Qualifier::Alias(&read.relation);
+        b.push("SELECT ");
+        select_list(&mut b, alias, &read.select);
+        b.push(" FROM pgrst_source AS ").ident(&read.relation);
+        order_by(&mut b, alias, &read.order);
+    }
+    b.push(") _postgrest_t");
+    b.finish()
+}
+
+/// `SELECT "schema"."function"()`: the pre-request hook.
+pub fn pre_request_statement(schema: &str, function: &str) -> Statement {
+    let mut b = SqlBuilder::new();
+    b.push("SELECT ").qualified(schema, function).push("()");
+    b.finish()
+}
+
+#[cfg(test)]
+mod tests;

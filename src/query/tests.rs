@@ -1,0 +1,374 @@
+//! SQL snapshots: representative requests, parsed, planned against the fixture cache and
+//! rendered. The SQL is deterministic, so any change to it shows up here for review.
+
+use super::*;
+use crate::api_request::{user_api_request, RawRequest};
+use crate::config::{AppConfig, ClaimPathItem, TxEnd};
+use crate::error::Error;
+use crate::plan::{action_plan, ActionPlan, TypeRef, TypeResolver};
+use crate::schema_cache::fixtures;
+use std::time::Duration;
+
+struct FakeTypes;
+
+impl TypeResolver for FakeTypes {
+    fn resolve(&mut self, name: &str) -> Result<TypeRef, Error> {
+        let name = match name {
+            "text" => "text",
+            "int" | "integer" => "int4",
+            "double precision" => "float8",
+            other => return Err(Error::Internal(format!("unknown type {other}"))),
+        };
+        Ok(TypeRef {
+            schema: "pg_catalog".into(),
+            name: name.into(),
+        })
+    }
+}
+
+fn cfg() -> AppConfig {
+    AppConfig {
+        db_schemas: vec!["api".into()],
+        db_anon_role: Some("web_anon".into()),
+        db_extra_search_path: vec!["public".into()],
+        db_max_rows: None,
+        db_pre_request: None,
+        db_tx_end: TxEnd {
+            rollback: false,
+            allow_override: false,
+        },
+        db_pool_acquisition_timeout: Duration::from_secs(10),
+        jwt_secret: Err("unset".into()),
+        jwt_role_claim_key: vec![ClaimPathItem::Key("role".into())],
+        jwt_aud: None,
+        server_max_body_size: 1 << 20,
+        server_cors_allowed_origins: None,
+        warnings: vec![],
+    }
+}
+
+fn plan_with(
+    cfg: &AppConfig,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<ActionPlan, Error> {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let headers: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
+        .collect();
+    let raw = RawRequest {
+        method,
+        path,
+        query,
+        headers: &headers,
+        body: body.as_bytes(),
+    };
+    let api = user_api_request(cfg, &raw)?;
+    action_plan(&api, cfg, &fixtures::cache(), &mut FakeTypes)
+}
+
+fn plan(method: &str, url: &str, body: &str) -> ActionPlan {
+    plan_with(&cfg(), method, url, &[], body).unwrap()
+}
+
+fn read_sql(url: &str) -> Statement {
+    match plan("GET", url, "") {
+        ActionPlan::Read {
+            read,
+            aggregate,
+            count,
+            max_rows,
+            ..
+        } => read_statement(&read, aggregate, count, max_rows),
+        other => panic!("not a read: {other:?}"),
+    }
+}
+
+fn write_sql(method: &str, url: &str, prefer: &str, body: &str) -> Statement {
+    match plan_with(&cfg(), method, url, &[("Prefer", prefer)], body).unwrap() {
+        ActionPlan::Mutate {
+            mutate,
+            read,
+            aggregate,
+            pk,
+            mutation,
+            ..
+        } => {
+            let loc: &[String] = if prefer.contains("headers-only")
+                && mutation == crate::api_request::Mutation::Create
+            {
+                &pk
+            } else {
+                &[]
+            };
+            mutate_statement(&mutate, &read, aggregate, loc)
+        }
+        other => panic!("not a write: {other:?}"),
+    }
+}
+
+const TAIL: &str = "NULL::text AS location, coalesce(json_agg(_postgrest_t), '[]') AS body, \
+    nullif(current_setting('response.headers', true), '') AS response_headers, \
+    nullif(current_setting('response.status', true), '') AS response_status FROM pgrst_source _postgrest_t";
+
+#[test]
+fn get_by_primary_key() {
+    let s = read_sql("/todos?id=eq.5");
+    assert_eq!(
+        s.sql,
+        format!(
+            "WITH pgrst_source AS (SELECT \"api\".\"todos\".* FROM \"api\".\"todos\" WHERE \"api\".\"todos\".\"id\" = \
+             $1::\"pg_catalog\".\"int4\") SELECT NULL::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS \
+             page_total, {TAIL}"
+        )
+    );
+    assert_eq!(s.params, vec!["5"]);
+}
+
+#[test]
+fn select_filters_order_and_page() {
+    let s = read_sql(
+        "/todos?select=id,title:task,due::text&done=is.false&task=like.*milk*&id=in.(1,2,\"3\")&order=due.desc.nullslast,id&limit=10&offset=20",
+    );
+    assert_eq!(
+        s.sql,
+        format!(
+            "WITH pgrst_source AS (SELECT \"api\".\"todos\".\"id\", \"api\".\"todos\".\"task\" AS \"title\", \
+             CAST(\"api\".\"todos\".\"due\" AS \"pg_catalog\".\"text\") FROM \"api\".\"todos\" WHERE \
+             \"api\".\"todos\".\"done\" IS FALSE AND \"api\".\"todos\".\"task\" LIKE $1::\"pg_catalog\".\"text\" AND \
+             \"api\".\"todos\".\"id\" = ANY($2::\"pg_catalog\".\"_int4\") ORDER BY \"api\".\"todos\".\"due\" DESC NULLS LAST, \
+             \"api\".\"todos\".\"id\" LIMIT $3::pg_catalog.int8 OFFSET $4::pg_catalog.int8) SELECT NULL::bigint AS \
+             total_result_set, pg_catalog.count(_postgrest_t) AS page_total, {TAIL}"
+        )
+    );
+    assert_eq!(s.params, vec!["%milk%", r#"{"1","2","3"}"#, "10", "20"]);
+}
+
+#[test]
+fn logic_trees_json_paths_and_fts() {
+    let s = read_sql("/todos?select=data->a->>b&or=(id.gt.5,not.and(done.is.true,data->>x.eq.y))&tsv=fts(english).milk&task=plfts.cold milk");
+    assert_eq!(
+        s.sql,
+        format!(
+            "WITH pgrst_source AS (SELECT \"api\".\"todos\".\"data\"->$1->>$2 AS \"b\" FROM \"api\".\"todos\" WHERE \
+             \"api\".\"todos\".\"tsv\" @@ to_tsquery($3::\"pg_catalog\".\"regconfig\", $4) AND \
+             to_tsvector(\"api\".\"todos\".\"task\") @@ plainto_tsquery($5) AND (\"api\".\"todos\".\"id\" > \
+             $6::\"pg_catalog\".\"int4\" OR NOT (\"api\".\"todos\".\"done\" IS TRUE AND \"api\".\"todos\".\"data\"->>$7 = \
+             $8::\"pg_catalog\".\"text\"))) SELECT NULL::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS \
+             page_total, {TAIL}"
+        )
+    );
+    assert_eq!(
+        s.params,
+        vec!["a", "b", "english", "milk", "cold milk", "5", "x", "y"]
+    );
+}
+
+#[test]
+fn injection_attempts_stay_data() {
+    let s = read_sql("/todos?select=%22x%5C%22y%22:id&id=eq.1%3Bdrop table todos&order=id.desc");
+    assert!(
+        s.sql.contains("\"api\".\"todos\".\"id\" AS \"x\"\"y\""),
+        "{}",
+        s.sql
+    );
+    assert_eq!(s.params, vec!["1;drop table todos"]);
+    let s = read_sql("/todos?%22a%5C%22b%22=eq.1");
+    assert!(
+        s.sql.contains("\"api\".\"todos\".\"a\"\"b\" = $1"),
+        "{}",
+        s.sql
+    );
+}
+
+#[test]
+fn exact_count_with_a_page_counts_separately() {
+    match plan_with(
+        &cfg(),
+        "GET",
+        "/todos?done=is.true&limit=1",
+        &[("Prefer", "count=exact")],
+        "",
+    )
+    .unwrap()
+    {
+        ActionPlan::Read {
+            read,
+            aggregate,
+            count,
+            max_rows,
+            ..
+        } => {
+            let s = read_statement(&read, aggregate, count, max_rows);
+            assert!(
+                s.sql.contains(
+                    ", pgrst_source_count AS (SELECT 1 FROM \"api\".\"todos\" WHERE \"api\".\"todos\".\"done\" IS TRUE) \
+                     SELECT (SELECT pg_catalog.count(*) FROM pgrst_source_count) AS total_result_set"
+                ),
+                "{}",
+                s.sql
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without a page the page count is the total: no second scan.
+    match plan_with(&cfg(), "GET", "/todos", &[("Prefer", "count=exact")], "").unwrap() {
+        ActionPlan::Read {
+            read,
+            aggregate,
+            count,
+            max_rows,
+            ..
+        } => {
+            let s = read_statement(&read, aggregate, count, max_rows);
+            assert!(!s.sql.contains("pgrst_source_count"), "{}", s.sql);
+            assert!(
+                s.sql
+                    .contains("SELECT pg_catalog.count(_postgrest_t) AS total_result_set"),
+                "{}",
+                s.sql
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn insert_with_representation() {
+    let s = write_sql(
+        "POST",
+        "/todos?select=id,task",
+        "return=representation",
+        r#"{"task":"a","done":true}"#,
+    );
+    assert_eq!(
+        s.sql,
+        "WITH pgrst_source AS (INSERT INTO \"api\".\"todos\"(\"done\", \"task\") SELECT pgrst_body.\"done\", \
+         pgrst_body.\"task\" FROM json_to_recordset($1::json) AS pgrst_body(\"done\" \"pg_catalog\".\"bool\", \"task\" \
+         \"pg_catalog\".\"text\") RETURNING \"api\".\"todos\".\"id\", \"api\".\"todos\".\"task\") SELECT NULL::bigint AS \
+         total_result_set, pg_catalog.count(_postgrest_t) AS page_total, NULL::text AS location, \
+         coalesce(json_agg(_postgrest_t), '[]') AS body, nullif(current_setting('response.headers', true), '') AS \
+         response_headers, nullif(current_setting('response.status', true), '') AS response_status FROM (SELECT \
+         \"todos\".\"id\", \"todos\".\"task\" FROM pgrst_source AS \"todos\") _postgrest_t"
+    );
+    assert_eq!(s.params, vec![r#"[{"task":"a","done":true}]"#]);
+}
+
+#[test]
+fn insert_headers_only_returns_the_key() {
+    let s = write_sql("POST", "/todos", "return=headers-only", r#"[{"task":"a"}]"#);
+    assert!(
+        s.sql.contains("RETURNING \"api\".\"todos\".\"id\")"),
+        "{}",
+        s.sql
+    );
+    assert!(
+        s.sql
+            .contains("WHERE j.key = ANY($2::pg_catalog._text)) END AS location"),
+        "{}",
+        s.sql
+    );
+    assert_eq!(s.params[1], r#"{"id"}"#);
+}
+
+#[test]
+fn insert_minimal_and_empty_objects() {
+    let s = write_sql("POST", "/todos", "return=minimal", r#"{"task":"a"}"#);
+    assert!(s.sql.contains("RETURNING 1) SELECT"), "{}", s.sql);
+    assert!(s.sql.contains("NULL::text AS body"), "{}", s.sql);
+    let s = write_sql("POST", "/todos", "", "{}");
+    assert!(s.sql.starts_with("WITH pgrst_source AS (INSERT INTO \"api\".\"todos\" SELECT FROM json_array_elements($1::json)"));
+    assert_eq!(s.params, vec!["[{}]"]);
+}
+
+#[test]
+fn update_and_delete() {
+    let s = write_sql("PATCH", "/todos?id=lt.3", "", r#"{"done":true}"#);
+    assert_eq!(
+        s.sql,
+        "WITH pgrst_source AS (UPDATE \"api\".\"todos\" SET \"done\" = pgrst_body.\"done\" FROM \
+         json_to_recordset($1::json) AS pgrst_body(\"done\" \"pg_catalog\".\"bool\") WHERE \"api\".\"todos\".\"id\" < \
+         $2::\"pg_catalog\".\"int4\" RETURNING 1) SELECT NULL::bigint AS total_result_set, pg_catalog.count(_postgrest_t) \
+         AS page_total, NULL::text AS location, NULL::text AS body, nullif(current_setting('response.headers', true), '') \
+         AS response_headers, nullif(current_setting('response.status', true), '') AS response_status FROM (SELECT * FROM \
+         pgrst_source) _postgrest_t"
+    );
+    let s = write_sql("PATCH", "/todos?id=lt.3", "", "{}");
+    assert!(
+        s.sql
+            .starts_with("WITH pgrst_source AS (SELECT NULL FROM \"api\".\"todos\" WHERE false)"),
+        "{}",
+        s.sql
+    );
+    let s = write_sql("DELETE", "/todos?done=is.true", "return=representation", "");
+    assert!(
+        s.sql.starts_with(
+            "WITH pgrst_source AS (DELETE FROM \"api\".\"todos\" WHERE \"api\".\"todos\".\"done\" IS TRUE RETURNING \
+             \"api\".\"todos\".*)"
+        ),
+        "{}",
+        s.sql
+    );
+}
+
+#[test]
+fn planner_errors() {
+    let err = |m: &str, u: &str, b: &str| plan_with(&cfg(), m, u, &[], b).unwrap_err();
+    assert_eq!(err("GET", "/todo", "").code(), "PGRST205");
+    assert_eq!(
+        err("GET", "/todo", "").hint(),
+        Some(serde_json::json!("Perhaps you meant the table 'api.todos'"))
+    );
+    assert_eq!(
+        err("GET", "/todos?select=id::nosuchtype", "").code(),
+        "PGRSTX00"
+    );
+    assert_eq!(
+        err("GET", "/todos?select=amount.sum()", "").code(),
+        "PGRST123"
+    );
+    assert_eq!(err("POST", "/todos", r#"{"nope":1}"#).code(), "PGRST204");
+    assert_eq!(err("GET", "/todos?users.id=eq.1", "").code(), "PGRST108");
+    assert_eq!(
+        err("GET", "/todos?select=id,users(name)", "").code(),
+        "PGRST127"
+    );
+    let e = plan_with(&cfg(), "GET", "/todos", &[("Accept", "text/html")], "").unwrap_err();
+    assert_eq!((e.code(), e.status()), ("PGRST107".to_string(), 406));
+    let e = plan_with(
+        &cfg(),
+        "GET",
+        "/todos",
+        &[("Prefer", "handling=strict, foo=bar")],
+        "",
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "PGRST122");
+}
+
+#[test]
+fn options_lists_what_the_relation_allows() {
+    match plan("OPTIONS", "/todos", "") {
+        ActionPlan::RelationInfo { allow } => {
+            assert_eq!(allow, "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE")
+        }
+        other => panic!("{other:?}"),
+    }
+    match plan("OPTIONS", "/todos_view", "") {
+        ActionPlan::RelationInfo { allow } => assert_eq!(allow, "OPTIONS,GET,HEAD"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn max_rows_caps_reads() {
+    let mut c = cfg();
+    c.db_max_rows = Some(2);
+    match plan_with(&c, "GET", "/todos?limit=10", &[], "").unwrap() {
+        ActionPlan::Read { read, .. } => assert_eq!(read.range.limit(), Some(2)),
+        other => panic!("{other:?}"),
+    }
+}

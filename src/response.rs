@@ -1,0 +1,332 @@
+//! Builds the HTTP response of a request from its plan and its result row: status,
+//! Content-Range, Location, Content-Type, Preference-Applied, and the overrides a function
+//! can set through the `response.headers` / `response.status` settings. PostgREST's
+//! `Response` module, for the actions pgrest supports.
+
+use serde_json::Value;
+
+use crate::api_request::preferences::{PreferRepresentation, Preferences};
+use crate::api_request::range::{content_range, range_status, RangeError};
+use crate::api_request::{ApiRequest, Mutation};
+use crate::error::{ApiRequestError, Error, Header};
+use crate::executor::ResultSet;
+use crate::plan::{ActionPlan, Aggregate, CountPlan};
+
+/// A response as plain data, built on the main thread and written by the HTTP thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<Header>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// PostgREST's error response: JSON body, `Proxy-Status`, and the error's own headers.
+    pub fn from_error(e: &Error) -> HttpResponse {
+        let mut headers = vec![
+            (
+                "Content-Type".to_string(),
+                "application/json; charset=utf-8".to_string(),
+            ),
+            (
+                "Proxy-Status".to_string(),
+                format!("PostgREST; error={}", e.code()),
+            ),
+        ];
+        headers.extend(e.headers());
+        HttpResponse {
+            status: e.status(),
+            headers,
+            body: e.body().into_bytes(),
+        }
+    }
+}
+
+fn content_type_headers(api: &ApiRequest, plan: &ActionPlan) -> Vec<Header> {
+    let mut h = Vec::new();
+    if let Some(media) = plan.media() {
+        h.push(("Content-Type".to_string(), media.content_type()));
+    }
+    if api.negotiated_by_profile {
+        h.push(("Content-Profile".to_string(), api.schema.clone()));
+    }
+    h
+}
+
+/// The preferences honoured for this action (PostgREST's responsePreferences).
+fn applied_preferences(api: &ApiRequest, plan: &ActionPlan) -> Option<String> {
+    let p = &api.preferences;
+    let mutation = match plan {
+        ActionPlan::Mutate { mutation, .. } => Some(*mutation),
+        _ => None,
+    };
+    let applied = Preferences {
+        // Upserts are not supported yet, so resolution is never applied.
+        resolution: None,
+        representation: mutation.and(p.representation),
+        count: p.count,
+        transaction: p.transaction,
+        missing: matches!(mutation, Some(Mutation::Create | Mutation::Update))
+            .then_some(p.missing)
+            .flatten(),
+        handling: p.handling,
+        timezone: p.timezone.clone(),
+        max_affected: matches!(mutation, Some(Mutation::Update | Mutation::Delete))
+            .then_some(p.max_affected)
+            .flatten(),
+        invalid: Vec::new(),
+    };
+    applied.applied_header()
+}
+
+/// Location of a single inserted row: `/todos?id=eq.5`, percent-encoded like PostgREST.
+fn location(relation: &str, pairs_json: &str) -> Option<String> {
+    let pairs: Vec<(String, Option<String>)> =
+        serde_json::from_str::<Vec<(String, Option<String>)>>(pairs_json).ok()?;
+    let enc = |s: &str| crate::api_request::url_encode(s);
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{}={}", enc(k), enc(&format!("eq.{v}"))),
+            None => format!("{}={}", enc(k), enc("is.null")),
+        })
+        .collect();
+    Some(format!("/{}?{}", enc(relation), query.join("&")))
+}
+
+/// Applies `response.status` and `response.headers` (headers set by SQL replace PostgREST's
+/// headers of the same name).
+fn override_status_headers(
+    rs: &ResultSet,
+    status: u16,
+    headers: Vec<Header>,
+) -> Result<(u16, Vec<Header>), Error> {
+    let status = match &rs.response_status {
+        None => status,
+        Some(s) => match s.trim().parse::<u16>() {
+            Ok(n) if (100..=999).contains(&n) => n,
+            _ => return Err(ApiRequestError::GucStatus.into()),
+        },
+    };
+    let guc_headers: Vec<Header> = match &rs.response_headers {
+        None => Vec::new(),
+        Some(raw) => {
+            let parsed: Value =
+                serde_json::from_str(raw).map_err(|_| Error::from(ApiRequestError::GucHeaders))?;
+            let items = parsed.as_array().ok_or(ApiRequestError::GucHeaders)?;
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let obj = item
+                    .as_object()
+                    .filter(|o| o.len() == 1)
+                    .ok_or(ApiRequestError::GucHeaders)?;
+                let (k, v) = obj.iter().next().ok_or(ApiRequestError::GucHeaders)?;
+                let v = v.as_str().ok_or(ApiRequestError::GucHeaders)?;
+                out.push((k.clone(), v.to_string()));
+            }
+            out
+        }
+    };
+    let mut merged: Vec<Header> = headers
+        .into_iter()
+        .filter(|(k, _)| !guc_headers.iter().any(|(g, _)| g.eq_ignore_ascii_case(k)))
+        .collect();
+    merged.extend(guc_headers);
+    Ok((status, merged))
+}
+
+/// The response of a successful action.
+pub fn action_response(
+    api: &ApiRequest,
+    plan: &ActionPlan,
+    rs: &ResultSet,
+) -> Result<HttpResponse, Error> {
+    let mut headers: Vec<Header> = Vec::new();
+    let (status, body) = match plan {
+        ActionPlan::RelationInfo { allow } => {
+            return Ok(HttpResponse {
+                status: 200,
+                headers: vec![
+                    ("Access-Control-Allow-Origin".into(), "*".into()),
+                    ("Allow".into(), allow.clone()),
+                ],
+                body: Vec::new(),
+            });
+        }
+        ActionPlan::Read {
+            read, aggregate, ..
+        } => {
+            let (status, range) =
+                range_status(&api.top_level_range, rs.page_total, rs.total_result_set);
+            headers.push(("Content-Range".into(), range));
+            let relation_path = format!("/{}", crate::api_request::url_encode(&read.relation));
+            let location = if api.query.canonical.is_empty() {
+                relation_path
+            } else {
+                format!("{relation_path}?{}", api.query.canonical)
+            };
+            headers.push(("Content-Location".into(), location));
+            headers.extend(content_type_headers(api, plan));
+            if let Some(p) = applied_preferences(api, plan) {
+                headers.push(("Preference-Applied".into(), p));
+            }
+            let body = if status == 416 {
+                let e = Error::from(ApiRequestError::InvalidRange(RangeError::OutOfBounds {
+                    lower: api.top_level_range.offset().to_string(),
+                    total: rs.total_result_set.unwrap_or(0).to_string(),
+                }));
+                e.body().into_bytes()
+            } else if *aggregate == Aggregate::None {
+                Vec::new()
+            } else {
+                rs.body.clone().unwrap_or_default()
+            };
+            (status, body)
+        }
+        ActionPlan::Mutate {
+            mutation,
+            mutate,
+            aggregate,
+            count,
+            ..
+        } => {
+            let counted = matches!(
+                count,
+                CountPlan::Exact | CountPlan::Estimated | CountPlan::Planned
+            );
+            let total = counted.then_some(rs.page_total);
+            let representation = api.preferences.representation == Some(PreferRepresentation::Full);
+            match mutation {
+                Mutation::Create => {
+                    if let Some(loc) = rs
+                        .location
+                        .as_deref()
+                        .and_then(|l| location(mutate_relation(mutate), l))
+                    {
+                        headers.push(("Location".into(), loc));
+                    }
+                    headers.push(("Content-Range".into(), content_range(1, 0, total)));
+                }
+                Mutation::Update => headers.push((
+                    "Content-Range".into(),
+                    content_range(0, rs.page_total - 1, total),
+                )),
+                Mutation::Delete | Mutation::SingleUpsert => {
+                    headers.push(("Content-Range".into(), content_range(1, 0, total)))
+                }
+            }
+            if let Some(p) = applied_preferences(api, plan) {
+                headers.push(("Preference-Applied".into(), p));
+            }
+            if representation && *aggregate != Aggregate::None {
+                headers.extend(content_type_headers(api, plan));
+                let status = if *mutation == Mutation::Create {
+                    201
+                } else {
+                    200
+                };
+                (status, rs.body.clone().unwrap_or_default())
+            } else {
+                (
+                    if *mutation == Mutation::Create {
+                        201
+                    } else {
+                        204
+                    },
+                    Vec::new(),
+                )
+            }
+        }
+    };
+    let (status, mut headers) = override_status_headers(rs, status, headers)?;
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("vary")) {
+        headers.push(("Vary".into(), "Accept, Prefer, Range".into()));
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn mutate_relation(m: &crate::plan::MutatePlan) -> &str {
+    use crate::plan::MutatePlan::*;
+    match m {
+        Insert { relation, .. } | Update { relation, .. } | Delete { relation, .. } => relation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_is_encoded() {
+        assert_eq!(
+            location("todos", r#"[["id","5"]]"#).unwrap(),
+            "/todos?id=eq.5"
+        );
+        assert_eq!(
+            location("car models", r#"[["name","Enzo Ferrari"],["year",null]]"#).unwrap(),
+            "/car%20models?name=eq.Enzo%20Ferrari&year=is.null"
+        );
+    }
+
+    #[test]
+    fn guc_overrides() {
+        let rs = ResultSet {
+            response_headers: Some(
+                r#"[{"Content-Type":"text/plain"},{"Set-Cookie":"a=1"},{"Set-Cookie":"b=2"}]"#
+                    .into(),
+            ),
+            response_status: Some("418".into()),
+            ..Default::default()
+        };
+        let (s, h) = override_status_headers(
+            &rs,
+            200,
+            vec![
+                ("content-type".into(), "application/json".into()),
+                ("Content-Range".into(), "0-0/*".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s, 418);
+        assert_eq!(
+            h,
+            vec![
+                ("Content-Range".to_string(), "0-0/*".to_string()),
+                ("Content-Type".to_string(), "text/plain".to_string()),
+                ("Set-Cookie".to_string(), "a=1".to_string()),
+                ("Set-Cookie".to_string(), "b=2".to_string()),
+            ]
+        );
+        let bad = ResultSet {
+            response_headers: Some(r#"{"a":"b"}"#.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            override_status_headers(&bad, 200, vec![])
+                .unwrap_err()
+                .code(),
+            "PGRST111"
+        );
+        let bad = ResultSet {
+            response_status: Some("abc".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            override_status_headers(&bad, 200, vec![])
+                .unwrap_err()
+                .code(),
+            "PGRST112"
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! The schema cache: the relations, columns, keys and computed fields of the exposed
+//! schemas, and the settings of the roles requests can run as.
+//!
+//! It is loaded with one catalog query (`query.sql`) returning JSON, on a worker's main
+//! thread; everything else in here is plain data and lookups, so the planner can be unit
+//! tested against a cache built in Rust. Each worker keeps its own copy and reloads it when
+//! the shared schema generation changes (DDL, `pgrest.reload()`) or on SIGHUP.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+/// The SQL that loads the cache; `$1`/`$2` are JSON arrays of schema names.
+pub const LOAD_QUERY: &str = include_str!("query.sql");
+
+/// A PostgreSQL type as the planner needs it: how to name it in a cast, and what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PgType {
+    pub schema: String,
+    pub name: String,
+    /// The type name after resolving domains (`jsonb`, `tsvector`, `_int4`, ...).
+    pub base: String,
+    /// `pg_type.typcategory` of the base type (`A` array, `S` string, `N` numeric, ...).
+    pub category: String,
+    pub composite: bool,
+    pub array_schema: Option<String>,
+    pub array_name: Option<String>,
+}
+
+impl PgType {
+    pub fn is_json(&self) -> bool {
+        self.base == "json" || self.base == "jsonb"
+    }
+
+    pub fn is_tsvector(&self) -> bool {
+        self.base == "tsvector"
+    }
+
+    /// The array type of this type (`int4` → `_int4`), when it has one.
+    pub fn array_type(&self) -> Option<(&str, &str)> {
+        Some((self.array_schema.as_deref()?, self.array_name.as_deref()?))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub nullable: bool,
+    pub default: Option<String>,
+    #[serde(rename = "type")]
+    pub ty: PgType,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    /// `pg_class.relkind`: r, v, m, f or p.
+    pub kind: String,
+    pub insertable: bool,
+    pub updatable: bool,
+    pub deletable: bool,
+    /// Primary key columns, in key order.
+    pub pk: Vec<String>,
+    /// Columns in attribute order.
+    pub columns: Vec<Column>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// A function taking the row type of a table: selectable, filterable and orderable like a column.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ComputedField {
+    pub table_schema: String,
+    pub table_name: String,
+    pub function_schema: String,
+    pub function: String,
+    pub returns_set: bool,
+    #[serde(rename = "type")]
+    pub ty: PgType,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RoleSettingRow {
+    role: String,
+    settings: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Raw {
+    tables: Vec<Table>,
+    computed_fields: Vec<ComputedField>,
+    role_settings: Vec<RoleSettingRow>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SchemaCache {
+    tables: HashMap<(String, String), Table>,
+    computed: HashMap<(String, String, String), ComputedField>,
+    /// `ALTER ROLE … SET` settings per role, applied before the role switch (PostgREST order).
+    role_settings: HashMap<String, Vec<(String, String)>>,
+}
+
+impl SchemaCache {
+    /// Builds the cache from the JSON the load query returns.
+    pub fn from_json(json: &str) -> Result<SchemaCache, serde_json::Error> {
+        let raw: Raw = serde_json::from_str(json)?;
+        Ok(Self::from_parts(
+            raw.tables,
+            raw.computed_fields,
+            raw.role_settings.into_iter().map(|r| {
+                let settings = r
+                    .settings
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|kv| {
+                        kv.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                    })
+                    .collect();
+                (r.role, settings)
+            }),
+        ))
+    }
+
+    pub fn from_parts(
+        tables: Vec<Table>,
+        computed: Vec<ComputedField>,
+        role_settings: impl IntoIterator<Item = (String, Vec<(String, String)>)>,
+    ) -> SchemaCache {
+        let mut settings: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for (role, kvs) in role_settings {
+            let entry = settings.entry(role).or_default();
+            for (k, v) in kvs {
+                // A later (database-specific) setting overrides an earlier global one.
+                entry.retain(|(ek, _)| *ek != k);
+                entry.push((k, v));
+            }
+        }
+        SchemaCache {
+            tables: tables
+                .into_iter()
+                .map(|t| ((t.schema.clone(), t.name.clone()), t))
+                .collect(),
+            computed: computed
+                .into_iter()
+                .map(|c| {
+                    (
+                        (
+                            c.table_schema.clone(),
+                            c.table_name.clone(),
+                            c.function.clone(),
+                        ),
+                        c,
+                    )
+                })
+                .collect(),
+            role_settings: settings,
+        }
+    }
+
+    pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
+        self.tables.get(&(schema.to_string(), name.to_string()))
+    }
+
+    pub fn computed_field(&self, table: &Table, name: &str) -> Option<&ComputedField> {
+        self.computed
+            .get(&(table.schema.clone(), table.name.clone(), name.to_string()))
+    }
+
+    pub fn role_settings(&self, role: &str) -> &[(String, String)] {
+        self.role_settings
+            .get(role)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub fn table_count(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// The table of `schema` most similar to `name` (≥ 0.75), for PGRST205's hint.
+    pub fn similar_table(&self, schema: &str, name: &str) -> Option<String> {
+        let mut best: Option<(f64, &str)> = None;
+        for (s, t) in self.tables.keys() {
+            if s != schema {
+                continue;
+            }
+            let score = similarity(name, t);
+            if score >= 0.75
+                && best.is_none_or(|(b, bt)| score > b || (score == b && t.as_str() < bt))
+            {
+                best = Some((score, t));
+            }
+        }
+        best.map(|(_, t)| t.to_string())
+    }
+}
+
+/// 1 − Levenshtein distance / longer length, case-insensitive: the score PostgREST's fuzzy
+/// set ranks suggestions with ("projectx" → "projects" is 0.875).
+fn similarity(a: &str, b: &str) -> f64 {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let longest = a.len().max(b.len());
+    if longest == 0 {
+        return 1.0;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    1.0 - prev[b.len()] as f64 / longest as f64
+}
+
+#[cfg(test)]
+pub mod fixtures {
+    //! A small cache built in Rust for planner and query-builder tests.
+    use super::*;
+
+    pub fn ty(schema: &str, name: &str, base: &str, category: &str) -> PgType {
+        PgType {
+            schema: schema.into(),
+            name: name.into(),
+            base: base.into(),
+            category: category.into(),
+            composite: false,
+            array_schema: Some(schema.into()),
+            array_name: Some(format!("_{name}")),
+        }
+    }
+
+    pub fn col(name: &str, t: PgType) -> Column {
+        Column {
+            name: name.into(),
+            nullable: true,
+            default: None,
+            ty: t,
+        }
+    }
+
+    pub fn cache() -> SchemaCache {
+        let int4 = ty("pg_catalog", "int4", "int4", "N");
+        let text = ty("pg_catalog", "text", "text", "S");
+        let todos = Table {
+            schema: "api".into(),
+            name: "todos".into(),
+            kind: "r".into(),
+            insertable: true,
+            updatable: true,
+            deletable: true,
+            pk: vec!["id".into()],
+            columns: vec![
+                col("id", int4.clone()),
+                col("done", ty("pg_catalog", "bool", "bool", "B")),
+                col("task", text.clone()),
+                col("due", ty("pg_catalog", "timestamptz", "timestamptz", "D")),
+                col("data", ty("pg_catalog", "jsonb", "jsonb", "U")),
+                col(
+                    "tags",
+                    PgType {
+                        array_schema: None,
+                        array_name: None,
+                        ..ty("pg_catalog", "_text", "_text", "A")
+                    },
+                ),
+                col("tsv", ty("pg_catalog", "tsvector", "tsvector", "U")),
+            ],
+        };
+        let view = Table {
+            schema: "api".into(),
+            name: "todos_view".into(),
+            kind: "v".into(),
+            insertable: false,
+            updatable: false,
+            deletable: false,
+            pk: vec![],
+            columns: vec![col("id", int4.clone())],
+        };
+        let computed = ComputedField {
+            table_schema: "api".into(),
+            table_name: "todos".into(),
+            function_schema: "api".into(),
+            function: "task_upper".into(),
+            returns_set: false,
+            ty: text,
+        };
+        SchemaCache::from_parts(
+            vec![todos, view],
+            vec![computed],
+            vec![(
+                "web_anon".to_string(),
+                vec![("statement_timeout".to_string(), "1s".to_string())],
+            )],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fuzzy_table_hint() {
+        let c = fixtures::cache();
+        assert_eq!(c.similar_table("api", "todo"), Some("todos".into()));
+        assert_eq!(c.similar_table("api", "tods"), Some("todos".into()));
+        assert_eq!(c.similar_table("api", "xxxxxxx"), None);
+        assert!((similarity("projectx", "projects") - 0.875).abs() < 1e-9);
+        assert!((similarity("projecxx", "projects") - 0.75).abs() < 1e-9);
+        assert!(similarity("projxxxx", "projects") < 0.75);
+        assert_eq!(c.similar_table("other", "todos"), None);
+    }
+
+    #[test]
+    fn loads_from_json() {
+        let json = r#"{
+          "tables": [{"schema":"api","name":"t","kind":"r","insertable":true,"updatable":true,"deletable":true,
+                      "pk":["id"],"columns":[{"name":"id","nullable":false,"default":null,
+                      "type":{"schema":"pg_catalog","name":"int4","base":"int4","category":"N","composite":false,
+                              "array_schema":"pg_catalog","array_name":"_int4"}}]}],
+          "computed_fields": [],
+          "role_settings": [{"role":"web_anon","settings":["statement_timeout=1s","search_path=a, b"]},
+                            {"role":"web_anon","settings":["statement_timeout=2s"]}]
+        }"#;
+        let c = SchemaCache::from_json(json).unwrap();
+        let t = c.table("api", "t").unwrap();
+        assert_eq!(
+            t.column("id").unwrap().ty.array_type(),
+            Some(("pg_catalog", "_int4"))
+        );
+        assert_eq!(
+            c.role_settings("web_anon"),
+            &[
+                ("search_path".to_string(), "a, b".to_string()),
+                ("statement_timeout".to_string(), "2s".to_string())
+            ]
+        );
+        assert!(c.role_settings("nobody").is_empty());
+    }
+}

@@ -1,0 +1,144 @@
+-- The schema cache: every relation, column, primary key and computed field of the exposed
+-- schemas, plus the settings of the roles the authenticator can become, as one JSON document.
+-- $1: JSON array of the exposed schemas; $2: JSON array of the extra search path schemas.
+-- Type names are resolved here from the catalogs (never with format_type) so that the
+-- planner can write fully qualified, quoted casts.
+WITH
+exposed AS (
+  SELECT json_array_elements_text($1::json) AS nspname
+),
+searchable AS (
+  SELECT nspname FROM exposed
+  UNION
+  SELECT json_array_elements_text($2::json)
+),
+-- For every type: its base type (through domains), and what the planner needs to know.
+base_types AS (
+  WITH RECURSIVE recurse AS (
+    SELECT oid, typbasetype, oid AS base
+    FROM pg_catalog.pg_type
+    UNION ALL
+    SELECT r.oid, b.typbasetype, b.oid
+    FROM recurse r
+    JOIN pg_catalog.pg_type b ON b.oid = r.typbasetype
+    WHERE r.typbasetype <> 0
+  )
+  SELECT oid, base FROM recurse WHERE typbasetype = 0
+),
+type_info AS (
+  SELECT
+    t.oid,
+    json_build_object(
+      'schema', tn.nspname,
+      'name', t.typname,
+      'base', b.typname,
+      'category', b.typcategory,
+      'composite', b.typtype = 'c',
+      'array_schema', an.nspname,
+      'array_name', a.typname
+    ) AS info
+  FROM pg_catalog.pg_type t
+  JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+  JOIN base_types bt ON bt.oid = t.oid
+  JOIN pg_catalog.pg_type b ON b.oid = bt.base
+  LEFT JOIN pg_catalog.pg_type a ON a.oid = t.typarray AND t.typarray <> 0
+  LEFT JOIN pg_catalog.pg_namespace an ON an.oid = a.typnamespace
+),
+rels AS (
+  SELECT
+    c.oid,
+    c.reltype,
+    n.nspname,
+    c.relname,
+    c.relkind,
+    CASE WHEN c.relkind IN ('r', 'p') THEN true
+         ELSE (pg_catalog.pg_relation_is_updatable(c.oid, true) & 8) = 8 END AS insertable,
+    CASE WHEN c.relkind IN ('r', 'p') THEN true
+         ELSE (pg_catalog.pg_relation_is_updatable(c.oid, true) & 4) = 4 END AS updatable,
+    CASE WHEN c.relkind IN ('r', 'p') THEN true
+         ELSE (pg_catalog.pg_relation_is_updatable(c.oid, true) & 16) = 16 END AS deletable
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname IN (SELECT nspname FROM exposed)
+    AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+    AND NOT c.relispartition
+),
+columns AS (
+  SELECT
+    a.attrelid,
+    json_agg(
+      json_build_object(
+        'name', a.attname,
+        'nullable', NOT a.attnotnull,
+        'default', pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+        'type', ti.info
+      ) ORDER BY a.attnum
+    ) AS cols
+  FROM pg_catalog.pg_attribute a
+  JOIN rels r ON r.oid = a.attrelid
+  JOIN type_info ti ON ti.oid = a.atttypid
+  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+  WHERE a.attnum > 0 AND NOT a.attisdropped
+  GROUP BY a.attrelid
+),
+pks AS (
+  SELECT
+    con.conrelid,
+    json_agg(a.attname ORDER BY k.ord) AS cols
+  FROM pg_catalog.pg_constraint con
+  JOIN rels r ON r.oid = con.conrelid
+  CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+  WHERE con.contype = 'p'
+  GROUP BY con.conrelid
+),
+computed AS (
+  SELECT
+    json_agg(
+      json_build_object(
+        'table_schema', r.nspname,
+        'table_name', r.relname,
+        'function_schema', pn.nspname,
+        'function', p.proname,
+        'returns_set', p.proretset,
+        'type', ti.info
+      ) ORDER BY r.nspname, r.relname, p.proname
+    ) AS items
+  FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+  JOIN rels r ON r.reltype = p.proargtypes[0]
+  JOIN type_info ti ON ti.oid = p.prorettype
+  WHERE p.pronargs = 1
+    AND p.prokind = 'f'
+    AND pn.nspname IN (SELECT nspname FROM searchable)
+),
+role_settings AS (
+  -- Settings of the roles the authenticator can switch to; database-specific ones last
+  -- so they override the global ones.
+  SELECT json_agg(json_build_object('role', r.rolname, 'settings', s.setconfig)
+                  ORDER BY s.setdatabase, r.rolname) AS items
+  FROM pg_catalog.pg_db_role_setting s
+  JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+  WHERE s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))
+    AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')
+)
+SELECT json_build_object(
+  'tables', coalesce((
+    SELECT json_agg(
+      json_build_object(
+        'schema', r.nspname,
+        'name', r.relname,
+        'kind', r.relkind,
+        'insertable', r.insertable,
+        'updatable', r.updatable,
+        'deletable', r.deletable,
+        'pk', coalesce(pk.cols, '[]'),
+        'columns', coalesce(c.cols, '[]')
+      ) ORDER BY r.nspname, r.relname)
+    FROM rels r
+    LEFT JOIN columns c ON c.attrelid = r.oid
+    LEFT JOIN pks pk ON pk.conrelid = r.oid
+  ), '[]'),
+  'computed_fields', coalesce((SELECT items FROM computed), '[]'),
+  'role_settings', coalesce((SELECT items FROM role_settings), '[]')
+)::text
