@@ -259,7 +259,7 @@ impl Executor {
             } else {
                 let converted =
                     pg_sys::pg_server_to_any(data, len as c_int, pg_sys::pg_enc::PG_UTF8 as c_int);
-                if converted == data as *mut c_char {
+                if std::ptr::eq(converted, data) {
                     std::slice::from_raw_parts(data as *const u8, len).to_vec()
                 } else {
                     CStr::from_ptr(converted).to_bytes().to_vec()

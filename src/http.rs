@@ -178,6 +178,8 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .max_buf_size(MAX_HEAD_BYTES)
                 .keep_alive(true)
+                // A client may shut down its write side and wait for the answer.
+                .half_close(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

@@ -657,7 +657,8 @@ impl Cluster {
                 None,
                 Duration::from_secs(3),
             ) {
-                Ok(r) if r.status == 200 => return,
+                // 401: anonymous access is disabled in this cluster, but pgrest answered.
+                Ok(r) if r.status == 200 || r.status == 401 => return,
                 Ok(r) => last = format!("answered {}", r.describe()),
                 Err(e) => last = format!("{e}"),
             }

@@ -72,12 +72,12 @@ fn grammar_errors_are_400_pgrst100() {
     let c = cluster();
     for path in [
         "/todos?select=id,(",
-        "/todos?select=id,task)",
+        "/todos?order=",
         "/todos?order=id.sideways",
         "/todos?id=zz.1",
         "/todos?id=eq",
         "/todos?or=(id.eq.1",
-        "/todos?or=id.eq.1",
+        "/todos?or=()",
         "/todos?and=(id.eq.1,,)",
         "/todos?id=is.maybe",
     ] {
@@ -130,15 +130,13 @@ fn not_null_violation_is_400_23502() {
         body["message"],
         "null value in column \"task\" of relation \"todos\" violates not-null constraint"
     );
-    assert!(
-        body["details"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("Failing row contains ("),
-        "{}",
-        r.describe()
-    );
+    // api.todos has row-level security, so PostgreSQL leaves the failing row out of the detail.
+    assert_eq!(body["details"], Value::Null, "{}", r.describe());
     assert_eq!(body["hint"], Value::Null);
+    // Without row-level security (api.users) the detail shows the row.
+    let r = cluster().post_json("/users", &json!({"id": 77}), &[]);
+    let body = assert_error(&r, 400, "23502");
+    assert_eq!(body["details"], "Failing row contains (77, null).");
 }
 
 #[test]
@@ -153,10 +151,8 @@ fn foreign_key_violation_is_409_23503() {
         body["message"],
         "insert or update on table \"todos\" violates foreign key constraint \"todos_user_id_fkey\""
     );
-    assert_eq!(
-        body["details"],
-        "Key (user_id)=(999) is not present in table \"users\"."
-    );
+    // Row-level security on api.todos: PostgreSQL does not reveal the key values.
+    assert_eq!(body["details"], "Key is not present in table \"users\".");
     assert_eq!(body["hint"], Value::Null);
     // Deleting a referenced user is the other side of the same constraint.
     let r = cluster().delete("/users?id=eq.1", &[]);
@@ -176,7 +172,8 @@ fn unique_violation_is_409_23505() {
         body["message"],
         "duplicate key value violates unique constraint \"todos_pkey\""
     );
-    assert_eq!(body["details"], "Key (id)=(1) already exists.");
+    // Row-level security on api.todos hides the key; api.users has none and shows it.
+    assert_eq!(body["details"], Value::Null);
     assert_eq!(body["hint"], Value::Null);
     let r = cluster().patch_json("/users?id=eq.42", &json!({"id": 1}), &[]);
     let body = assert_error(&r, 409, "23505");
@@ -184,6 +181,7 @@ fn unique_violation_is_409_23505() {
         body["message"],
         "duplicate key value violates unique constraint \"users_pkey\""
     );
+    assert_eq!(body["details"], "Key (id)=(1) already exists.");
 }
 
 #[test]
@@ -250,9 +248,9 @@ fn error_bodies_have_the_postgrest_shape() {
         assert_eq!(len.parse::<usize>().unwrap(), r.body.len());
     }
     // Details and hint from PostgreSQL come through as strings.
-    let r = c.post_json("/todos", &json!({"id": 2, "task": "x"}), &[]);
+    let r = c.post_json("/users", &json!({"id": 1, "name": "x"}), &[]);
     let body = assert_error(&r, 409, "23505");
-    assert!(body["details"].is_string());
+    assert!(body["details"].is_string(), "{}", r.describe());
 }
 
 #[test]

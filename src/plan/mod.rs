@@ -131,7 +131,7 @@ pub enum CoercibleLogicTree {
         op: LogicOperator,
         children: Vec<CoercibleLogicTree>,
     },
-    Stmnt(CoercibleFilter),
+    Stmnt(Box<CoercibleFilter>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -487,7 +487,7 @@ fn read_plan(
     let mut filters: Vec<CoercibleLogicTree> = q
         .filters_root
         .iter()
-        .map(|f| CoercibleLogicTree::Stmnt(coerce_filter(cache, table, f)))
+        .map(|f| CoercibleLogicTree::Stmnt(Box::new(coerce_filter(cache, table, f))))
         .collect();
     for (path, tree) in &q.logic {
         if !path.is_empty() {
@@ -564,7 +564,7 @@ fn coerce_filter(cache: &SchemaCache, table: &Table, f: &Filter) -> CoercibleFil
 
 fn coerce_logic_tree(cache: &SchemaCache, table: &Table, tree: &LogicTree) -> CoercibleLogicTree {
     match tree {
-        LogicTree::Stmnt(f) => CoercibleLogicTree::Stmnt(coerce_filter(cache, table, f)),
+        LogicTree::Stmnt(f) => CoercibleLogicTree::Stmnt(Box::new(coerce_filter(cache, table, f))),
         LogicTree::Expr {
             negated,
             op,
