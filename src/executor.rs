@@ -288,7 +288,7 @@ fn caught_to_error(caught: CaughtError) -> Error {
         }
         CaughtError::RustPanic { ereport, .. } => {
             let msg = ereport.message().to_string();
-            pgrx::warning!("pgrest: internal error while handling a request: {msg}");
+            pgrx::log!("pgrest: internal error while handling a request: {msg}");
             Error::Internal(msg)
         }
     }

@@ -70,7 +70,7 @@ pub extern "C-unwind" fn _PG_init() {
     match listener::open(&startup.server_host, startup.server_port) {
         Ok(fds) => listener::set(fds),
         Err(e) => {
-            pgrx::warning!(
+            pgrx::log!(
                 "pgrest: {e}; pgrest serves no HTTP until PostgreSQL is restarted with a usable \
                  pgrest.server_host/pgrest.server_port"
             );
@@ -154,6 +154,84 @@ mod tests {
         )
         .unwrap();
         assert_eq!(n, Some(2));
+    }
+
+    #[pg_test]
+    fn schema_cache_query_describes_the_catalog() {
+        Spi::run(
+            "CREATE SCHEMA t_api;
+             CREATE DOMAIN t_api.tag AS text;
+             CREATE TABLE t_api.items (id bigint PRIMARY KEY, doc jsonb, tags t_api.tag[], label t_api.tag NOT NULL DEFAULT 'x');
+             CREATE VIEW t_api.items_view AS SELECT id, label FROM t_api.items;
+             CREATE FUNCTION t_api.shout(t_api.items) RETURNS text LANGUAGE sql AS 'SELECT upper($1.label)';
+             CREATE ROLE t_role NOLOGIN;
+             ALTER ROLE t_role SET statement_timeout = '3s';
+             GRANT t_role TO current_user;",
+        )
+        .unwrap();
+        let json = Spi::get_one_with_args::<String>(
+            crate::schema_cache::LOAD_QUERY,
+            &[r#"["t_api"]"#.into(), r#"["public"]"#.into()],
+        )
+        .unwrap()
+        .unwrap();
+        let cache = crate::schema_cache::SchemaCache::from_json(&json).unwrap();
+        let items = cache.table("t_api", "items").unwrap();
+        assert_eq!(items.pk, vec!["id".to_string()]);
+        assert_eq!(
+            (items.insertable, items.updatable, items.deletable),
+            (true, true, true)
+        );
+        let names: Vec<&str> = items.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "doc", "tags", "label"]);
+        let label = items.column("label").unwrap();
+        assert_eq!(
+            (
+                label.ty.schema.as_str(),
+                label.ty.name.as_str(),
+                label.ty.base.as_str()
+            ),
+            ("t_api", "tag", "text")
+        );
+        assert!(!label.nullable);
+        assert_eq!(label.default.as_deref(), Some("'x'::text"));
+        assert!(items.column("doc").unwrap().ty.is_json());
+        assert_eq!(items.column("tags").unwrap().ty.category, "A");
+        assert_eq!(
+            items.column("id").unwrap().ty.array_type(),
+            Some(("pg_catalog", "_int8"))
+        );
+        let view = cache.table("t_api", "items_view").unwrap();
+        assert_eq!(view.kind, "v");
+        assert!(view.updatable, "a simple view is auto-updatable");
+        let shout = cache.computed_field(items, "shout").unwrap();
+        assert_eq!(shout.ty.name, "text");
+        assert_eq!(
+            cache.role_settings("t_role"),
+            &[("statement_timeout".to_string(), "3s".to_string())]
+        );
+        assert!(cache.table("public", "items").is_none());
+    }
+
+    #[pg_test]
+    fn cast_types_are_resolved_by_the_catalog() {
+        use crate::plan::TypeResolver;
+        let mut types = crate::executor::CatalogTypes;
+        let t = types.resolve("double precision").unwrap();
+        assert_eq!(
+            (t.schema.as_str(), t.name.as_str()),
+            ("pg_catalog", "float8")
+        );
+        let t = types.resolve("int").unwrap();
+        assert_eq!(t.name, "int4");
+        let t = types.resolve("text[]").unwrap();
+        assert_eq!(t.name, "_text");
+    }
+
+    #[pg_test(error = "type \"no_such_type\" does not exist")]
+    fn unknown_cast_types_raise_postgres_errors() {
+        use crate::plan::TypeResolver;
+        let _ = crate::executor::CatalogTypes.resolve("no_such_type");
     }
 }
 

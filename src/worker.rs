@@ -35,6 +35,49 @@ const QUEUE_CAPACITY: usize = 1024;
 /// Wait before retrying to connect after the previous attempt of this worker failed.
 const CONNECT_RETRY_DELAY: Duration = Duration::from_secs(3);
 
+/// Set by catalog invalidations (DDL committed here, or replayed on a standby). Only used
+/// during recovery: on a primary the DDL event triggers bump the shared generation instead,
+/// which ignores temporary objects.
+static mut CATALOG_CHANGED: bool = false;
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_catalog_change(_arg: pg_sys::Datum, _cache: c_int, _hash: u32) {
+    unsafe { CATALOG_CHANGED = true };
+}
+
+fn register_catalog_callbacks() {
+    use pg_sys::SysCacheIdentifier::*;
+    for cache in [
+        ATTNUM,
+        TYPEOID,
+        PROCOID,
+        NAMESPACEOID,
+        CONSTROID,
+        RELNAMENSP,
+    ] {
+        unsafe {
+            pg_sys::CacheRegisterSyscacheCallback(
+                cache as c_int,
+                Some(on_catalog_change),
+                pg_sys::Datum::from(0),
+            )
+        };
+    }
+}
+
+/// On a hot standby no event trigger runs: process pending invalidations (as PostgreSQL's
+/// catch-up does, in an empty transaction) and report whether the catalog changed.
+fn standby_catalog_changed() -> bool {
+    unsafe {
+        if !pg_sys::RecoveryInProgress() {
+            return false;
+        }
+        pg_sys::StartTransactionCommand();
+        pg_sys::CommitTransactionCommand();
+        std::mem::replace(&mut *std::ptr::addr_of_mut!(CATALOG_CHANGED), false)
+    }
+}
+
 /// Entry point of every pgrest worker (registered in `_PG_init`).
 #[pgrx::pg_guard]
 #[no_mangle]
@@ -62,6 +105,7 @@ pub extern "C-unwind" fn pgrest_worker_main(arg: pg_sys::Datum) {
     unsafe {
         pg_sys::pgstat_report_appname(c"pgrest".as_ptr());
     }
+    register_catalog_callbacks();
 
     let wake_fd: RawFd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
     if wake_fd < 0 {
@@ -88,7 +132,8 @@ pub extern "C-unwind" fn pgrest_worker_main(arg: pg_sys::Datum) {
         );
         *shared.refusal.write().unwrap() = Some(Error::Pg(PgError {
             authenticated: false,
-            sqlstate: "28000".into(),
+            // 08004 (server rejected the connection): 503, like PostgREST's connection errors.
+            sqlstate: "08004".into(),
             message: "pgrest refuses to serve: its authenticator role is a superuser".into(),
             detail: None,
             hint: Some("Set pgrest.authenticator to a role without superuser rights.".into()),
@@ -135,7 +180,7 @@ pub extern "C-unwind" fn pgrest_worker_main(arg: pg_sys::Datum) {
 
 fn log_warnings(cfg: &AppConfig) {
     for w in &cfg.warnings {
-        pgrx::warning!("pgrest: {w}");
+        pgrx::log!("pgrest: {w}");
     }
 }
 
@@ -266,14 +311,15 @@ impl Worker {
     /// Reloads the schema cache when DDL (or pgrest.reload()) changed the shared generation.
     fn ensure_schema_cache(&mut self) -> Result<Arc<SchemaCache>, Error> {
         let generation = crate::schema_generation();
-        if generation != self.cache_generation || self.cache.is_none() {
+        let standby_changed = standby_catalog_changed();
+        if generation != self.cache_generation || self.cache.is_none() || standby_changed {
             match self.load_schema_cache() {
                 Ok(c) => {
                     self.cache = Some(Arc::new(c));
                     self.cache_generation = generation;
                 }
                 Err(e) => {
-                    pgrx::warning!("pgrest: could not load the schema cache: {}", e.message());
+                    pgrx::log!("pgrest: could not load the schema cache: {}", e.message());
                     // Keep serving the previous cache if there is one (PostgREST does too).
                     if self.cache.is_none() {
                         return Err(Error::NoSchemaCache);

@@ -89,5 +89,45 @@ fn a_hot_standby_serves_reads_and_refuses_writes() {
         )),
         [1, 2, 3, 4, 500]
     );
+
+    // DDL on the primary reaches the standby's schema cache once replayed (no event trigger
+    // runs on a standby: the replayed catalog invalidations do it).
+    primary.psql(
+        "create table api.born_on_primary (id int primary key, note text); \
+         grant select on api.born_on_primary to web_anon; \
+         insert into api.born_on_primary values (1, 'hello')",
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = standby.get("/born_on_primary");
+        if r.status == 200 {
+            assert_eq!(
+                Value::Array(assert_json_array(&r)),
+                json!([{"id": 1, "note": "hello"}])
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby never saw the new table: {}",
+            r.describe()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    primary.psql("alter table api.born_on_primary add column extra int default 7");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = standby.get("/born_on_primary?select=extra");
+        if r.status == 200 {
+            assert_eq!(Value::Array(assert_json_array(&r)), json!([{"extra": 7}]));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby never saw the new column: {}",
+            r.describe()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
     // `standby` drops (and stops) before `primary`.
 }
