@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# make bench: GET /todos?id=eq.N (random N over 10k rows) through pgrest with wrk, and in the
+# same run pgbench -M prepared at the same concurrency running
+#   (a) the bare SQL statement pgrest generates for that request, and
+#   (b) what an external-pool server (PostgREST) sends: BEGIN; set_config batch; query; COMMIT.
+# Prints req/s, p99 latency, the ratios, and the RSS of each pgrest worker before and after.
+# Expects the release build to be installed (the Makefile does that).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DIR=target/pgrest-bench
+PG_PORT=54339
+HTTP_PORT=${BENCH_HTTP_PORT:-3099}
+CLIENTS=${BENCH_CLIENTS:-16}
+THREADS=${BENCH_THREADS:-2}
+DURATION=${BENCH_SECONDS:-10}
+WORKERS=${BENCH_WORKERS:-4}
+ROWS=10000
+CLUSTER=.ci/cluster.sh
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+BIN=$("$PG_CONFIG" --bindir)
+WORK=$(realpath -m target/bench-work)
+mkdir -p "$WORK"
+chmod 777 "$WORK"
+
+trap '$CLUSTER stop $DIR' EXIT
+$CLUSTER start "$DIR" "$PG_PORT" "$HTTP_PORT" "pgrest.workers=$WORKERS" "max_connections=100" \
+  "shared_buffers=256MB" "log_min_messages=warning"
+psql() { $CLUSTER psql "$DIR" "$PG_PORT" "$@"; }
+psql -f sql/demo.sql >/dev/null
+psql >/dev/null <<SQL
+SET client_min_messages = warning;
+TRUNCATE api.todos;
+INSERT INTO api.todos (id, done, task, user_id)
+SELECT g, g % 3 = 0, 'task number ' || g, CASE WHEN g % 2 = 0 THEN 1 ELSE 42 END
+FROM generate_series(1, $ROWS) g;
+SELECT setval('api.todos_id_seq', $ROWS);
+VACUUM ANALYZE api.todos;
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_anon') THEN
+    CREATE ROLE bench_anon LOGIN INHERIT IN ROLE web_anon;
+  END IF;
+END \$\$;
+SQL
+$CLUSTER wait-http "$HTTP_PORT" "/todos?id=eq.1"
+
+# The statement pgrest runs for GET /todos?id=eq.N (see src/query/tests.rs).
+QUERY='WITH pgrst_source AS (SELECT "api"."todos".* FROM "api"."todos" WHERE "api"."todos"."id" = :id::"pg_catalog"."int4") SELECT NULL::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, NULL::text AS location, coalesce(json_agg(_postgrest_t), '"'"'[]'"'"') AS body, nullif(current_setting('"'"'response.headers'"'"', true), '"'"''"'"') AS response_headers, nullif(current_setting('"'"'response.status'"'"', true), '"'"''"'"') AS response_status FROM pgrst_source _postgrest_t;'
+cat >"$WORK/bare.sql" <<EOF
+\set id random(1, $ROWS)
+$QUERY
+EOF
+cat >"$WORK/pooled.sql" <<EOF
+\set id random(1, $ROWS)
+BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;
+SELECT set_config('search_path', '"api", "public"', true), set_config('role', 'web_anon', true), set_config('request.jwt.claims', '{"role":"web_anon"}', true), set_config('request.method', 'GET', true), set_config('request.path', '/todos', true), set_config('request.headers', '{"accept":"*/*","host":"127.0.0.1:$HTTP_PORT","user-agent":"wrk"}', true), set_config('request.cookies', '{}', true);
+$QUERY
+COMMIT;
+EOF
+cat >"$WORK/get.lua" <<EOF
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/todos?id=eq." .. math.random(1, $ROWS))
+end
+EOF
+
+rss() {
+  local pids
+  pids=$(psql -At -c "SELECT string_agg(pid::text, ' ' ORDER BY pid) FROM pg_stat_activity WHERE backend_type = 'pgrest'")
+  for p in $pids; do
+    printf '%s:%s ' "$p" "$(awk '/VmRSS/ {print $2 $3}' "/proc/$p/status")"
+  done
+}
+
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# pgbench run: prints "tps p99_ms"
+pgbench_run() {
+  local script=$1 user=$2 prefix=$WORK/log-$1
+  rm -f "$prefix".*
+  as_pg "$BIN/pgbench" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -f "$WORK/$script.sql" \
+    -l --log-prefix="$prefix" -h "$(realpath "$DIR")" -p "$PG_PORT" -U "$user" postgres >"$WORK/$script.out" 2>&1
+  local tps p99
+  tps=$(awk '/^tps = / {print $3}' "$WORK/$script.out" | head -1)
+  p99=$(cat "$prefix".* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {i=int(NR*0.99); if (i<1) i=1; printf "%.2f", a[i]/1000}')
+  echo "$tps $p99"
+}
+
+wrk_run() {
+  wrk -t"$THREADS" -c"$CLIENTS" -d"${DURATION}s" --latency -s "$WORK/get.lua" "http://127.0.0.1:$HTTP_PORT" >"$WORK/wrk.out" 2>&1
+  local rps p99 errors
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; printf "%.2f", v}' "$WORK/wrk.out")
+  errors=$(awk '/Non-2xx or 3xx responses|Socket errors/ {print}' "$WORK/wrk.out")
+  [ -n "$errors" ] && echo "wrk reported: $errors" >&2
+  echo "$rps $p99"
+}
+
+echo "pgrest bench: GET /todos?id=eq.N over $ROWS rows, $CLIENTS connections, ${DURATION}s each, $WORKERS pgrest workers, $(nproc) cores"
+echo "worker RSS before: $(rss)"
+# Warm up caches and kept plans on every path.
+DURATION=2 wrk_run >/dev/null
+DURATION=2 pgbench_run bare bench_anon >/dev/null
+DURATION=2 pgbench_run pooled authenticator >/dev/null
+
+read -r P_RPS P_P99 < <(wrk_run)
+read -r A_TPS A_P99 < <(pgbench_run bare bench_anon)
+read -r B_TPS B_P99 < <(pgbench_run pooled authenticator)
+echo "worker RSS after:  $(rss)"
+echo
+printf '%-58s %12s %10s\n' "" "req/s" "p99 ms"
+printf '%-58s %12.0f %10s\n' "pgrest (wrk, HTTP)" "$P_RPS" "$P_P99"
+printf '%-58s %12.0f %10s\n' "(a) pgbench: the bare statement" "$A_TPS" "$A_P99"
+printf '%-58s %12.0f %10s\n' "(b) pgbench: BEGIN; set_config batch; statement; COMMIT" "$B_TPS" "$B_P99"
+echo
+awk -v p="$P_RPS" -v a="$A_TPS" -v b="$B_TPS" 'BEGIN {
+  printf "pgrest / (a) = %.2fx   (target 0.7x)\n", p / a
+  printf "pgrest / (b) = %.2fx   (target 1.0x)\n", p / b
+}'
