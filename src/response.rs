@@ -150,7 +150,7 @@ pub fn action_response(
 ) -> Result<HttpResponse, Error> {
     let mut headers: Vec<Header> = Vec::new();
     let (status, body) = match plan {
-        ActionPlan::RelationInfo { allow } => {
+        ActionPlan::Info { allow } => {
             return Ok(HttpResponse {
                 status: 200,
                 headers: vec![

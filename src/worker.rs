@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 
 use crate::api_request::media_type::MediaType;
 use crate::api_request::preferences::{PreferHandling, PreferTransaction};
-use crate::api_request::Mutation;
+use crate::api_request::{Action, Mutation};
 use crate::config::{AppConfig, StartupConfig};
 use crate::error::{ApiRequestError, Error, PgError};
 use crate::executor::{CatalogTypes, Executor, ResultSet, TxEnd};
@@ -355,7 +355,7 @@ impl Worker {
         let api = &req.api;
         let auth = &req.auth;
         let authenticated = auth.is_authenticated(cfg);
-        if let crate::api_request::Action::RelationInfo { .. } = api.action {
+        if matches!(api.action, Action::RelationInfo { .. } | Action::SchemaInfo) {
             // OPTIONS needs only the schema cache, no transaction.
             let plan = plan::action_plan(api, cfg, &cache, &mut NoTypes)?;
             return response::action_response(api, &plan, &ResultSet::default());
@@ -454,7 +454,7 @@ impl Worker {
                     }
                     rs
                 }
-                ActionPlan::RelationInfo { .. } => ResultSet::default(),
+                ActionPlan::Info { .. } => ResultSet::default(),
             };
             // vnd.pgrst.object promises exactly one row; otherwise 406 and nothing is kept.
             if matches!(plan.media(), Some(MediaType::VndSingularJson { .. })) && rs.page_total != 1

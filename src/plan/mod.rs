@@ -241,15 +241,15 @@ pub enum ActionPlan {
         pk: Vec<String>,
         count: CountPlan,
     },
-    /// OPTIONS on a relation: answered from the cache, no SQL.
-    RelationInfo { allow: String },
+    /// OPTIONS: answered from the schema cache, no SQL.
+    Info { allow: String },
 }
 
 impl ActionPlan {
     pub fn media(&self) -> Option<&MediaType> {
         match self {
             ActionPlan::Read { media, .. } | ActionPlan::Mutate { media, .. } => Some(media),
-            ActionPlan::RelationInfo { .. } => None,
+            ActionPlan::Info { .. } => None,
         }
     }
 }
@@ -322,7 +322,7 @@ pub fn action_plan(
             if table.deletable {
                 allow.push("DELETE");
             }
-            Ok(ActionPlan::RelationInfo {
+            Ok(ActionPlan::Info {
                 allow: allow.join(","),
             })
         }
@@ -332,7 +332,8 @@ pub fn action_plan(
             )
             .into())
         }
-        Action::SchemaRead { .. } | Action::SchemaInfo => Err(ApiRequestError::NotImplemented(
+        Action::SchemaInfo => Ok(ActionPlan::Info { allow: "OPTIONS,GET,HEAD".into() }),
+        Action::SchemaRead { .. } => Err(ApiRequestError::NotImplemented(
             "The OpenAPI description (/) is not supported by this version of pgrest".into(),
         )
         .into()),

@@ -352,13 +352,17 @@ fn planner_errors() {
 #[test]
 fn options_lists_what_the_relation_allows() {
     match plan("OPTIONS", "/todos", "") {
-        ActionPlan::RelationInfo { allow } => {
+        ActionPlan::Info { allow } => {
             assert_eq!(allow, "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE")
         }
         other => panic!("{other:?}"),
     }
     match plan("OPTIONS", "/todos_view", "") {
-        ActionPlan::RelationInfo { allow } => assert_eq!(allow, "OPTIONS,GET,HEAD"),
+        ActionPlan::Info { allow } => assert_eq!(allow, "OPTIONS,GET,HEAD"),
+        other => panic!("{other:?}"),
+    }
+    match plan("OPTIONS", "/", "") {
+        ActionPlan::Info { allow } => assert_eq!(allow, "OPTIONS,GET,HEAD"),
         other => panic!("{other:?}"),
     }
 }
