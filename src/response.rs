@@ -150,6 +150,9 @@ pub fn action_response(
 ) -> Result<HttpResponse, Error> {
     let mut headers: Vec<Header> = Vec::new();
     let (status, body) = match plan {
+        ActionPlan::RelationInfo { .. } => {
+            return Err(Error::Internal("OPTIONS answered before its privileges were known".into()));
+        }
         ActionPlan::Info { allow } => {
             return Ok(HttpResponse {
                 status: 200,

@@ -355,8 +355,8 @@ impl Worker {
         let api = &req.api;
         let auth = &req.auth;
         let authenticated = auth.is_authenticated(cfg);
-        if matches!(api.action, Action::RelationInfo { .. } | Action::SchemaInfo) {
-            // OPTIONS needs only the schema cache, no transaction.
+        if matches!(api.action, Action::SchemaInfo) {
+            // OPTIONS / needs only the schema cache, no transaction.
             let plan = plan::action_plan(api, cfg, &cache, &mut NoTypes)?;
             return response::action_response(api, &plan, &ResultSet::default());
         }
@@ -453,6 +453,13 @@ impl Worker {
                         }
                     }
                     rs
+                }
+                ActionPlan::RelationInfo { schema, relation, .. } => {
+                    let row = tx.query(&query::privileges_statement(schema, relation))?.unwrap_or_default();
+                    let flag = |i: usize| row.get(i).cloned().flatten().as_deref() == Some(b"true".as_slice());
+                    let privileges =
+                        plan::Privileges { select: flag(0), insert: flag(1), update: flag(2), delete: flag(3) };
+                    return Ok(((plan.with_privileges(privileges), ResultSet::default()), TxEnd::Commit));
                 }
                 ActionPlan::Info { .. } => ResultSet::default(),
             };

@@ -127,11 +127,14 @@ pub fn parse(is_rpc_read: bool, raw_query: &str) -> Result<QueryParams, QpError>
         None => None,
     };
     let select_text = lookup("select").unwrap_or("*");
-    let select = run(
-        &format!("failed to parse select parameter ({select_text})"),
-        select_text,
-        p_field_forest,
-    )?;
+    let select = match fast_select(select_text) {
+        Some(select) => select,
+        None => run(
+            &format!("failed to parse select parameter ({select_text})"),
+            select_text,
+            p_field_forest,
+        )?,
+    };
 
     let filter_params: Vec<(&str, &str)> = with_value
         .iter()
@@ -240,7 +243,70 @@ fn ranges(with_value: &[(&str, &str)]) -> HashMap<String, Range> {
     limits
 }
 
+/// A name made only of ASCII letters, digits and `_`: most keys and select items.
+fn is_plain_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The common `select` forms (`*`, `a,b,c`) without running the parser; the parser gives
+/// the same result for them (see `fast_paths_agree_with_the_parser`), only slower.
+fn fast_select(text: &str) -> Option<Vec<SelectItem>> {
+    let plain = |name: &str| SelectItem::Field {
+        field: Field { name: name.to_string(), json_path: Vec::new() },
+        aggregate: None,
+        aggregate_cast: None,
+        cast: None,
+        alias: None,
+    };
+    if text == "*" {
+        return Some(vec![plain("*")]);
+    }
+    text.split(',').map(|item| is_plain_name(item).then(|| plain(item))).collect()
+}
+
+/// The common filter form `name=[not.]op.value` with a plain name and an operator that
+/// takes the rest of the value verbatim; anything else goes to the parser.
+fn fast_filter(k: &str, v: &str) -> Option<(EmbedPath, Filter)> {
+    if !is_plain_name(k) {
+        return None;
+    }
+    let (negated, rest) = match v.strip_prefix("not.") {
+        Some(rest) => (true, rest),
+        None => (false, v),
+    };
+    let (op, value) = rest.split_once('.')?;
+    let value = value.to_string();
+    let quant = |q| Operation::Quant(q, None, value.clone());
+    let simple = |o| Operation::Simple(o, value.clone());
+    let operation = match op {
+        "eq" => quant(QuantOperator::Equal),
+        "gte" => quant(QuantOperator::GreaterThanEqual),
+        "gt" => quant(QuantOperator::GreaterThan),
+        "lte" => quant(QuantOperator::LessThanEqual),
+        "lt" => quant(QuantOperator::LessThan),
+        "like" => quant(QuantOperator::Like),
+        "ilike" => quant(QuantOperator::ILike),
+        "match" => quant(QuantOperator::Match),
+        "imatch" => quant(QuantOperator::IMatch),
+        "neq" => simple(SimpleOperator::NotEqual),
+        "cs" => simple(SimpleOperator::Contains),
+        "cd" => simple(SimpleOperator::Contained),
+        "ov" => simple(SimpleOperator::Overlap),
+        "sl" => simple(SimpleOperator::StrictlyLeft),
+        "sr" => simple(SimpleOperator::StrictlyRight),
+        "nxr" => simple(SimpleOperator::NotExtendsRight),
+        "nxl" => simple(SimpleOperator::NotExtendsLeft),
+        "adj" => simple(SimpleOperator::Adjacent),
+        _ => return None,
+    };
+    let field = Field { name: k.to_string(), json_path: Vec::new() };
+    Some((Vec::new(), Filter { field, op_expr: OpExpr::Expr { negated, operation } }))
+}
+
 fn request_filter(is_rpc_read: bool, k: &str, v: &str) -> Result<(EmbedPath, Filter), QpError> {
+    if let Some(parsed) = fast_filter(k, v) {
+        return Ok(parsed);
+    }
     let (path, field) = run(&format!("failed to parse tree path ({k})"), k, p_tree_path)?;
     let op_expr = run(&format!("failed to parse filter ({v})"), v, |st| {
         if is_rpc_read {
@@ -3742,4 +3808,36 @@ mod tests {
             ))
         );
     }
+
+    #[test]
+    fn fast_paths_agree_with_the_parser() {
+        for select in ["*", "id", "id,task,done", "a_b,C1,count", "x1,_y"] {
+            let slow = run("select", select, p_field_forest).unwrap();
+            assert_eq!(fast_select(select), Some(slow), "{select}");
+        }
+        for select in ["", "id,", ",id", "id,*", "a:b", "a->b", "a.sum()", "r(*)", "é"] {
+            assert_eq!(fast_select(select), None, "{select}");
+        }
+        let ops = [
+            "eq", "gte", "gt", "lte", "lt", "like", "ilike", "match", "imatch", "neq", "cs", "cd", "ov", "sl",
+            "sr", "nxr", "nxl", "adj",
+        ];
+        let values = ["5", "", "a.b.c", "*x*", "(1,2)", "{1,2}", "not", " spaced ", "é", "\"q\""];
+        for op in ops {
+            for value in values {
+                for negated in ["", "not."] {
+                    let v = format!("{negated}{op}.{value}");
+                    let (path, field) = run("tree path", "col_1", p_tree_path).unwrap();
+                    let op_expr = run("filter", &v, |st| p_op_expr(st, p_single_val)).unwrap();
+                    assert_eq!(fast_filter("col_1", &v), Some((path, Filter { field, op_expr })), "{v}");
+                }
+            }
+        }
+        for (k, v) in [("a.b", "eq.1"), ("a->b", "eq.1"), ("id", "in.(1)"), ("id", "is.null"), ("id", "eq(any).{1}"),
+            ("id", "not.not.eq.1"), ("id", "fts.x"), ("id", "isdistinct.1"), ("id", "eq"), ("", "eq.1")]
+        {
+            assert_eq!(fast_filter(k, v), None, "{k}={v}");
+        }
+    }
+
 }

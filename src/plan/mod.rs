@@ -241,15 +241,18 @@ pub enum ActionPlan {
         pk: Vec<String>,
         count: CountPlan,
     },
-    /// OPTIONS: answered from the schema cache, no SQL.
+    /// OPTIONS on `/`, or on a relation once its privileges are known.
     Info { allow: String },
+    /// OPTIONS on a relation: what it allows depends on its updatability (schema cache) and on
+    /// the privileges of the request's role (asked in the request's transaction).
+    RelationInfo { schema: String, relation: String, insertable: bool, updatable: bool, deletable: bool, has_pk: bool },
 }
 
 impl ActionPlan {
     pub fn media(&self) -> Option<&MediaType> {
         match self {
             ActionPlan::Read { media, .. } | ActionPlan::Mutate { media, .. } => Some(media),
-            ActionPlan::Info { .. } => None,
+            ActionPlan::Info { .. } | ActionPlan::RelationInfo { .. } => None,
         }
     }
 }
@@ -309,21 +312,13 @@ pub fn action_plan(
         }
         Action::RelationInfo { relation } => {
             let table = find_table(cache, &api.schema, relation)?;
-            let mut allow = vec!["OPTIONS,GET,HEAD"];
-            if table.insertable {
-                allow.push("POST");
-            }
-            if table.insertable && table.updatable && !table.pk.is_empty() {
-                allow.push("PUT");
-            }
-            if table.updatable {
-                allow.push("PATCH");
-            }
-            if table.deletable {
-                allow.push("DELETE");
-            }
-            Ok(ActionPlan::Info {
-                allow: allow.join(","),
+            Ok(ActionPlan::RelationInfo {
+                schema: table.schema.clone(),
+                relation: table.name.clone(),
+                insertable: table.insertable,
+                updatable: table.updatable,
+                deletable: table.deletable,
+                has_pk: !table.pk.is_empty(),
             })
         }
         Action::Routine { .. } | Action::RoutineInfo { .. } => {
@@ -337,6 +332,40 @@ pub fn action_plan(
             "The OpenAPI description (/) is not supported by this version of pgrest".into(),
         )
         .into()),
+    }
+}
+
+/// What the request's role may do with a relation (any column counts, as for `columns=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Privileges {
+    pub select: bool,
+    pub insert: bool,
+    pub update: bool,
+    pub delete: bool,
+}
+
+impl ActionPlan {
+    /// Turns a [`ActionPlan::RelationInfo`] into the `Allow` header PostgREST would send,
+    /// narrowed to what the role may do.
+    pub fn with_privileges(self, p: Privileges) -> ActionPlan {
+        let ActionPlan::RelationInfo { insertable, updatable, deletable, has_pk, .. } = self else { return self };
+        let mut allow = vec!["OPTIONS"];
+        if p.select {
+            allow.push("GET,HEAD");
+        }
+        if insertable && p.insert {
+            allow.push("POST");
+        }
+        if insertable && updatable && has_pk && p.insert && p.update {
+            allow.push("PUT");
+        }
+        if updatable && p.update {
+            allow.push("PATCH");
+        }
+        if deletable && p.delete {
+            allow.push("DELETE");
+        }
+        ActionPlan::Info { allow: allow.join(",") }
     }
 }
 

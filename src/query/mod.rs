@@ -576,6 +576,21 @@ pub fn mutate_statement(
     b.finish()
 }
 
+/// The privileges of the current role on a relation (for OPTIONS). The relation's name is
+/// a value here (parsed by `regclass`), not SQL.
+pub fn privileges_statement(schema: &str, relation: &str) -> Statement {
+    let mut name = String::new();
+    sql::quote_ident(&mut name, schema);
+    name.push('.');
+    sql::quote_ident(&mut name, relation);
+    let mut b = SqlBuilder::new();
+    b.push("SELECT has_any_column_privilege(r.oid, 'SELECT'), has_any_column_privilege(r.oid, 'INSERT'), \
+            has_any_column_privilege(r.oid, 'UPDATE'), has_table_privilege(r.oid, 'DELETE') FROM (SELECT ")
+        .param(name)
+        .push("::pg_catalog.regclass AS oid) r");
+    b.finish()
+}
+
 /// `SELECT "schema"."function"()`: the pre-request hook.
 pub fn pre_request_statement(schema: &str, function: &str) -> Statement {
     let mut b = SqlBuilder::new();
