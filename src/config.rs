@@ -223,8 +223,8 @@ pub struct AppConfig {
     pub db_anon_role: Option<String>,
     pub db_extra_search_path: Vec<String>,
     pub db_max_rows: Option<i64>,
-    /// `(schema, function)`; an unqualified name is looked up in the default exposed schema.
-    pub db_pre_request: Option<(String, String)>,
+    /// `(schema, function)`; an unqualified name is resolved through the request's search_path.
+    pub db_pre_request: Option<(Option<String>, String)>,
     pub db_tx_end: TxEnd,
     pub db_pool_acquisition_timeout: Duration,
     /// The HS256 key, or the reason there is none (logged once at load).
@@ -306,8 +306,8 @@ impl AppConfig {
             vec![ClaimPathItem::Key("role".into())]
         });
         let db_pre_request = read_string(&DB_PRE_REQUEST).map(|s| match s.split_once('.') {
-            Some((schema, name)) => (schema.to_string(), name.to_string()),
-            None => (db_schemas[0].clone(), s),
+            Some((schema, name)) => (Some(schema.to_string()), name.to_string()),
+            None => (None, s),
         });
         let max_rows = DB_MAX_ROWS.get();
         AppConfig {

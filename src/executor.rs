@@ -248,6 +248,19 @@ impl Executor {
         }
     }
 
+    /// Copies a NUL-terminated string in the database encoding out as UTF-8 bytes.
+    unsafe fn server_cstring_bytes(&self, s: *const c_char) -> Vec<u8> {
+        unsafe {
+            let bytes = CStr::from_ptr(s).to_bytes();
+            if self.db_is_utf8 {
+                return bytes.to_vec();
+            }
+            let converted =
+                pg_sys::pg_server_to_any(s, bytes.len() as c_int, pg_sys::pg_enc::PG_UTF8 as c_int);
+            CStr::from_ptr(converted).to_bytes().to_vec()
+        }
+    }
+
     /// Copies a text-like datum (text, json, varchar) out as UTF-8 bytes.
     unsafe fn datum_bytes(&self, datum: pg_sys::Datum) -> Vec<u8> {
         unsafe {
@@ -364,8 +377,8 @@ impl Tx<'_> {
         }
     }
 
-    /// Runs a statement and returns its first row as text-ish columns (None = NULL).
-    pub fn query(&mut self, stmt: &Statement) -> Result<Option<Vec<Option<Vec<u8>>>>, Error> {
+    /// Executes a statement through its kept plan; the rows stay in `SPI_tuptable`.
+    fn execute(&mut self, stmt: &Statement, read_only: bool) -> Result<(), Error> {
         self.ensure_spi();
         let plan = self.exec.plan_for(&stmt.sql, stmt.params.len());
         let mut values = stmt
@@ -374,43 +387,74 @@ impl Tx<'_> {
             .map(|p| self.exec.text_datum(p))
             .collect::<Result<Vec<_>, _>>()?;
         let nulls = vec![b' ' as c_char; values.len()];
+        let rc = unsafe {
+            pg_sys::SPI_execute_plan(plan, values.as_mut_ptr(), nulls.as_ptr(), read_only, 0)
+        };
+        if rc < 0 {
+            return Err(Error::Internal(format!(
+                "SPI_execute_plan failed with code {rc}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs a statement for its effect only (its result, of whatever type, is not read).
+    pub fn run(&mut self, stmt: &Statement) -> Result<(), Error> {
+        self.execute(stmt, self.read_only)
+    }
+
+    /// Runs a statement and returns its first row, every column as text (None = NULL).
+    pub fn query(&mut self, stmt: &Statement) -> Result<Option<Vec<Option<Vec<u8>>>>, Error> {
+        self.execute(stmt, self.read_only)?;
+        Ok(self.first_row())
+    }
+
+    /// The first row of the last statement, each column in its text form.
+    fn first_row(&self) -> Option<Vec<Option<Vec<u8>>>> {
         unsafe {
-            let rc = pg_sys::SPI_execute_plan(
-                plan,
-                values.as_mut_ptr(),
-                nulls.as_ptr(),
-                self.read_only,
-                0,
-            );
-            if rc < 0 {
-                return Err(Error::Internal(format!(
-                    "SPI_execute_plan failed with code {rc}"
-                )));
-            }
             if pg_sys::SPI_processed == 0 || pg_sys::SPI_tuptable.is_null() {
-                return Ok(None);
+                return None;
             }
             let table = &*pg_sys::SPI_tuptable;
             let tuple = *table.vals;
             let natts = (*table.tupdesc).natts;
-            let mut row = Vec::with_capacity(natts as usize);
-            for i in 1..=natts {
-                let mut isnull = false;
-                let datum = pg_sys::SPI_getbinval(tuple, table.tupdesc, i, &mut isnull);
-                if isnull {
-                    row.push(None);
-                    continue;
-                }
-                let typ = pg_sys::SPI_gettypeid(table.tupdesc, i);
-                let bytes = match typ {
-                    pg_sys::INT8OID => (datum.value() as i64).to_string().into_bytes(),
-                    pg_sys::INT4OID => (datum.value() as i32).to_string().into_bytes(),
-                    pg_sys::BOOLOID => if datum.value() != 0 { "true" } else { "false" }.into(),
-                    _ => self.exec.datum_bytes(datum),
-                };
-                row.push(Some(bytes));
+            Some(
+                (1..=natts)
+                    .map(|i| self.column_text(tuple, table.tupdesc, i))
+                    .collect(),
+            )
+        }
+    }
+
+    /// One column as text: integers and booleans by value, text-like varlenas by copying
+    /// their bytes (the large bodies), every other type through its output function.
+    unsafe fn column_text(
+        &self,
+        tuple: pg_sys::HeapTuple,
+        desc: pg_sys::TupleDesc,
+        i: c_int,
+    ) -> Option<Vec<u8>> {
+        unsafe {
+            let mut isnull = false;
+            let datum = pg_sys::SPI_getbinval(tuple, desc, i, &mut isnull);
+            if isnull {
+                return None;
             }
-            Ok(Some(row))
+            Some(match pg_sys::SPI_gettypeid(desc, i) {
+                pg_sys::INT8OID => (datum.value() as i64).to_string().into_bytes(),
+                pg_sys::INT4OID => (datum.value() as i32).to_string().into_bytes(),
+                pg_sys::BOOLOID => if datum.value() != 0 { "true" } else { "false" }.into(),
+                pg_sys::TEXTOID | pg_sys::JSONOID | pg_sys::VARCHAROID => {
+                    self.exec.datum_bytes(datum)
+                }
+                _ => {
+                    let text = pg_sys::SPI_getvalue(tuple, desc, i);
+                    if text.is_null() {
+                        return None;
+                    }
+                    self.exec.server_cstring_bytes(text)
+                }
+            })
         }
     }
 
@@ -442,7 +486,10 @@ impl Tx<'_> {
             sql: format!("EXPLAIN (FORMAT JSON) {}", stmt.sql),
             params: stmt.params.clone(),
         };
-        let Some(row) = self.query(&explain)? else {
+        // EXPLAIN is a utility statement, which SPI refuses in read-only mode even though it
+        // writes nothing; the transaction itself stays read-only.
+        self.execute(&explain, false)?;
+        let Some(row) = self.first_row() else {
             return Ok(None);
         };
         let json: serde_json::Value = match row.first().cloned().flatten() {
@@ -459,11 +506,10 @@ impl Tx<'_> {
 
     /// Makes deferred constraints fire now, so a rolled-back request still reports them.
     pub fn set_constraints_immediate(&mut self) -> Result<(), Error> {
-        self.query(&Statement {
+        self.run(&Statement {
             sql: "SET CONSTRAINTS ALL IMMEDIATE".into(),
             params: vec![],
-        })?;
-        Ok(())
+        })
     }
 }
 

@@ -151,17 +151,14 @@ pub fn action_response(
     let mut headers: Vec<Header> = Vec::new();
     let (status, body) = match plan {
         ActionPlan::RelationInfo { .. } => {
-            return Err(Error::Internal("OPTIONS answered before its privileges were known".into()));
+            return Err(Error::Internal(
+                "OPTIONS answered before its privileges were known".into(),
+            ));
         }
         ActionPlan::Info { allow } => {
-            return Ok(HttpResponse {
-                status: 200,
-                headers: vec![
-                    ("Access-Control-Allow-Origin".into(), "*".into()),
-                    ("Allow".into(), allow.clone()),
-                ],
-                body: Vec::new(),
-            });
+            headers.push(("Access-Control-Allow-Origin".into(), "*".into()));
+            headers.push(("Allow".into(), allow.clone()));
+            (200, Vec::new())
         }
         ActionPlan::Read {
             read, aggregate, ..
@@ -200,10 +197,8 @@ pub fn action_response(
             count,
             ..
         } => {
-            let counted = matches!(
-                count,
-                CountPlan::Exact | CountPlan::Estimated | CountPlan::Planned
-            );
+            // Only exact and estimated counts report a total on writes (PostgREST's shouldCount).
+            let counted = matches!(count, CountPlan::Exact | CountPlan::Estimated);
             let total = counted.then_some(rs.page_total);
             let representation = api.preferences.representation == Some(PreferRepresentation::Full);
             match mutation {

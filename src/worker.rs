@@ -394,7 +394,7 @@ impl Worker {
             tx.arm_statement_timeout();
             let plan = plan::action_plan(api, cfg, &cache, &mut CatalogTypes)?;
             if let Some((schema, function)) = &cfg.db_pre_request {
-                tx.query(&query::pre_request_statement(schema, function))?;
+                tx.run(&query::pre_request_statement(schema.as_deref(), function))?;
             }
             let rs = match &plan {
                 ActionPlan::Read {
@@ -454,12 +454,25 @@ impl Worker {
                     }
                     rs
                 }
-                ActionPlan::RelationInfo { schema, relation, .. } => {
-                    let row = tx.query(&query::privileges_statement(schema, relation))?.unwrap_or_default();
-                    let flag = |i: usize| row.get(i).cloned().flatten().as_deref() == Some(b"true".as_slice());
-                    let privileges =
-                        plan::Privileges { select: flag(0), insert: flag(1), update: flag(2), delete: flag(3) };
-                    return Ok(((plan.with_privileges(privileges), ResultSet::default()), TxEnd::Commit));
+                ActionPlan::RelationInfo {
+                    schema, relation, ..
+                } => {
+                    let row = tx
+                        .query(&query::privileges_statement(schema, relation))?
+                        .unwrap_or_default();
+                    let flag = |i: usize| {
+                        row.get(i).cloned().flatten().as_deref() == Some(b"true".as_slice())
+                    };
+                    let privileges = plan::Privileges {
+                        select: flag(0),
+                        insert: flag(1),
+                        update: flag(2),
+                        delete: flag(3),
+                    };
+                    return Ok((
+                        (plan.with_privileges(privileges), ResultSet::default()),
+                        TxEnd::Commit,
+                    ));
                 }
                 ActionPlan::Info { .. } => ResultSet::default(),
             };

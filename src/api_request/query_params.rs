@@ -252,7 +252,10 @@ fn is_plain_name(s: &str) -> bool {
 /// the same result for them (see `fast_paths_agree_with_the_parser`), only slower.
 fn fast_select(text: &str) -> Option<Vec<SelectItem>> {
     let plain = |name: &str| SelectItem::Field {
-        field: Field { name: name.to_string(), json_path: Vec::new() },
+        field: Field {
+            name: name.to_string(),
+            json_path: Vec::new(),
+        },
         aggregate: None,
         aggregate_cast: None,
         cast: None,
@@ -261,7 +264,9 @@ fn fast_select(text: &str) -> Option<Vec<SelectItem>> {
     if text == "*" {
         return Some(vec![plain("*")]);
     }
-    text.split(',').map(|item| is_plain_name(item).then(|| plain(item))).collect()
+    text.split(',')
+        .map(|item| is_plain_name(item).then(|| plain(item)))
+        .collect()
 }
 
 /// The common filter form `name=[not.]op.value` with a plain name and an operator that
@@ -299,8 +304,17 @@ fn fast_filter(k: &str, v: &str) -> Option<(EmbedPath, Filter)> {
         "adj" => simple(SimpleOperator::Adjacent),
         _ => return None,
     };
-    let field = Field { name: k.to_string(), json_path: Vec::new() };
-    Some((Vec::new(), Filter { field, op_expr: OpExpr::Expr { negated, operation } }))
+    let field = Field {
+        name: k.to_string(),
+        json_path: Vec::new(),
+    };
+    Some((
+        Vec::new(),
+        Filter {
+            field,
+            op_expr: OpExpr::Expr { negated, operation },
+        },
+    ))
 }
 
 fn request_filter(is_rpc_read: bool, k: &str, v: &str) -> Result<(EmbedPath, Filter), QpError> {
@@ -3815,29 +3829,45 @@ mod tests {
             let slow = run("select", select, p_field_forest).unwrap();
             assert_eq!(fast_select(select), Some(slow), "{select}");
         }
-        for select in ["", "id,", ",id", "id,*", "a:b", "a->b", "a.sum()", "r(*)", "é"] {
+        for select in [
+            "", "id,", ",id", "id,*", "a:b", "a->b", "a.sum()", "r(*)", "é",
+        ] {
             assert_eq!(fast_select(select), None, "{select}");
         }
         let ops = [
-            "eq", "gte", "gt", "lte", "lt", "like", "ilike", "match", "imatch", "neq", "cs", "cd", "ov", "sl",
-            "sr", "nxr", "nxl", "adj",
+            "eq", "gte", "gt", "lte", "lt", "like", "ilike", "match", "imatch", "neq", "cs", "cd",
+            "ov", "sl", "sr", "nxr", "nxl", "adj",
         ];
-        let values = ["5", "", "a.b.c", "*x*", "(1,2)", "{1,2}", "not", " spaced ", "é", "\"q\""];
+        let values = [
+            "5", "", "a.b.c", "*x*", "(1,2)", "{1,2}", "not", " spaced ", "é", "\"q\"",
+        ];
         for op in ops {
             for value in values {
                 for negated in ["", "not."] {
                     let v = format!("{negated}{op}.{value}");
                     let (path, field) = run("tree path", "col_1", p_tree_path).unwrap();
                     let op_expr = run("filter", &v, |st| p_op_expr(st, p_single_val)).unwrap();
-                    assert_eq!(fast_filter("col_1", &v), Some((path, Filter { field, op_expr })), "{v}");
+                    assert_eq!(
+                        fast_filter("col_1", &v),
+                        Some((path, Filter { field, op_expr })),
+                        "{v}"
+                    );
                 }
             }
         }
-        for (k, v) in [("a.b", "eq.1"), ("a->b", "eq.1"), ("id", "in.(1)"), ("id", "is.null"), ("id", "eq(any).{1}"),
-            ("id", "not.not.eq.1"), ("id", "fts.x"), ("id", "isdistinct.1"), ("id", "eq"), ("", "eq.1")]
-        {
+        for (k, v) in [
+            ("a.b", "eq.1"),
+            ("a->b", "eq.1"),
+            ("id", "in.(1)"),
+            ("id", "is.null"),
+            ("id", "eq(any).{1}"),
+            ("id", "not.not.eq.1"),
+            ("id", "fts.x"),
+            ("id", "isdistinct.1"),
+            ("id", "eq"),
+            ("", "eq.1"),
+        ] {
             assert_eq!(fast_filter(k, v), None, "{k}={v}");
         }
     }
-
 }

@@ -245,7 +245,14 @@ pub enum ActionPlan {
     Info { allow: String },
     /// OPTIONS on a relation: what it allows depends on its updatability (schema cache) and on
     /// the privileges of the request's role (asked in the request's transaction).
-    RelationInfo { schema: String, relation: String, insertable: bool, updatable: bool, deletable: bool, has_pk: bool },
+    RelationInfo {
+        schema: String,
+        relation: String,
+        insertable: bool,
+        updatable: bool,
+        deletable: bool,
+        has_pk: bool,
+    },
 }
 
 impl ActionPlan {
@@ -327,7 +334,9 @@ pub fn action_plan(
             )
             .into())
         }
-        Action::SchemaInfo => Ok(ActionPlan::Info { allow: "OPTIONS,GET,HEAD".into() }),
+        Action::SchemaInfo => Ok(ActionPlan::Info {
+            allow: "OPTIONS,GET,HEAD".into(),
+        }),
         Action::SchemaRead { .. } => Err(ApiRequestError::NotImplemented(
             "The OpenAPI description (/) is not supported by this version of pgrest".into(),
         )
@@ -348,7 +357,16 @@ impl ActionPlan {
     /// Turns a [`ActionPlan::RelationInfo`] into the `Allow` header PostgREST would send,
     /// narrowed to what the role may do.
     pub fn with_privileges(self, p: Privileges) -> ActionPlan {
-        let ActionPlan::RelationInfo { insertable, updatable, deletable, has_pk, .. } = self else { return self };
+        let ActionPlan::RelationInfo {
+            insertable,
+            updatable,
+            deletable,
+            has_pk,
+            ..
+        } = self
+        else {
+            return self;
+        };
         let mut allow = vec!["OPTIONS"];
         if p.select {
             allow.push("GET,HEAD");
@@ -365,7 +383,9 @@ impl ActionPlan {
         if deletable && p.delete {
             allow.push("DELETE");
         }
-        ActionPlan::Info { allow: allow.join(",") }
+        ActionPlan::Info {
+            allow: allow.join(","),
+        }
     }
 }
 

@@ -591,10 +591,16 @@ pub fn privileges_statement(schema: &str, relation: &str) -> Statement {
     b.finish()
 }
 
-/// `SELECT "schema"."function"()`: the pre-request hook.
-pub fn pre_request_statement(schema: &str, function: &str) -> Statement {
+/// `SELECT "schema"."function"()`: the pre-request hook. Without a schema the function is
+/// found through the request's search_path, as PostgREST does.
+pub fn pre_request_statement(schema: Option<&str>, function: &str) -> Statement {
     let mut b = SqlBuilder::new();
-    b.push("SELECT ").qualified(schema, function).push("()");
+    b.push("SELECT ");
+    match schema {
+        Some(s) => b.qualified(s, function),
+        None => b.ident(function),
+    };
+    b.push("()");
     b.finish()
 }
 

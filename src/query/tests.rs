@@ -352,17 +352,47 @@ fn planner_errors() {
 #[test]
 fn options_lists_what_the_relation_allows() {
     use crate::plan::Privileges;
-    let all = Privileges { select: true, insert: true, update: true, delete: true };
+    let all = Privileges {
+        select: true,
+        insert: true,
+        update: true,
+        delete: true,
+    };
     let allow = |url: &str, p: Privileges| match plan("OPTIONS", url, "").with_privileges(p) {
         ActionPlan::Info { allow } => allow,
         other => panic!("{other:?}"),
     };
-    assert_eq!(allow("/todos", all), "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE");
-    assert_eq!(allow("/todos", Privileges { insert: false, delete: false, ..all }), "OPTIONS,GET,HEAD,PATCH");
-    assert_eq!(allow("/todos", Privileges { select: false, ..all }), "OPTIONS,POST,PUT,PATCH,DELETE");
+    assert_eq!(
+        allow("/todos", all),
+        "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
+    );
+    assert_eq!(
+        allow(
+            "/todos",
+            Privileges {
+                insert: false,
+                delete: false,
+                ..all
+            }
+        ),
+        "OPTIONS,GET,HEAD,PATCH"
+    );
+    assert_eq!(
+        allow(
+            "/todos",
+            Privileges {
+                select: false,
+                ..all
+            }
+        ),
+        "OPTIONS,POST,PUT,PATCH,DELETE"
+    );
     assert_eq!(allow("/todos_view", all), "OPTIONS,GET,HEAD");
     assert_eq!(allow("/", all), "OPTIONS,GET,HEAD");
-    assert_eq!(privileges_statement("api", "to\"dos").params, vec![r#""api"."to""dos""#.to_string()]);
+    assert_eq!(
+        privileges_statement("api", "to\"dos").params,
+        vec![r#""api"."to""dos""#.to_string()]
+    );
 }
 
 #[test]
