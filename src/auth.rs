@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::{AppConfig, ClaimPathItem};
+use crate::config::{base64_decode, AppConfig, ClaimPathItem};
 use crate::error::{JwtClaimsError, JwtDecodeError, JwtError};
 
 /// Clock skew PostgREST tolerates on exp/nbf/iat.
@@ -97,33 +97,6 @@ fn lookup_claim<'a>(claims: &'a Map<String, Value>, path: &[ClaimPathItem]) -> O
     (!cur.is_null()).then_some(cur)
 }
 
-fn b64url_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    let trimmed = match s.iter().rposition(|&c| c != b'=') {
-        Some(e) => &s[..=e],
-        None => &s[..0],
-    };
-    for &c in trimmed {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        } as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 fn verify_token(cfg: &AppConfig, token: &[u8]) -> Result<Map<String, Value>, JwtError> {
     use JwtDecodeError::*;
     let decode_err = |e| JwtError::Decode(e);
@@ -134,7 +107,7 @@ fn verify_token(cfg: &AppConfig, token: &[u8]) -> Result<Map<String, Value>, Jwt
     if parts.len() != 3 {
         return Err(decode_err(UnexpectedParts(parts.len())));
     }
-    let header: Value = b64url_decode(parts[0])
+    let header: Value = base64_decode(parts[0])
         .and_then(|h| serde_json::from_slice(&h).ok())
         .filter(Value::is_object)
         .ok_or(decode_err(BadCrypto))?;
@@ -174,7 +147,7 @@ fn verify_token(cfg: &AppConfig, token: &[u8]) -> Result<Map<String, Value>, Jwt
         Err(_) => return Err(decode_err(BadCrypto)),
     }
     let payload =
-        b64url_decode(parts[1]).ok_or(JwtError::Claims(JwtClaimsError::ParsingClaimsFailed))?;
+        base64_decode(parts[1]).ok_or(JwtError::Claims(JwtClaimsError::ParsingClaimsFailed))?;
     match serde_json::from_slice::<Value>(&payload) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(JwtError::Claims(JwtClaimsError::ParsingClaimsFailed)),

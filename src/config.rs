@@ -339,7 +339,8 @@ impl AppConfig {
 
 fn decode_secret(secret: &str, is_base64: bool) -> Result<Vec<u8>, String> {
     let bytes = if is_base64 {
-        base64_decode(secret).ok_or_else(|| "pgrest.jwt_secret is not valid base64".to_string())?
+        base64_decode(secret.as_bytes())
+            .ok_or_else(|| "pgrest.jwt_secret is not valid base64".to_string())?
     } else {
         secret.as_bytes().to_vec()
     };
@@ -351,11 +352,12 @@ fn decode_secret(secret: &str, is_base64: bool) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// Standard or URL-safe base64, padding optional.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
+/// Standard or URL-safe base64, padding optional (secrets and JWT segments).
+pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.trim_end_matches('=').bytes() {
+    let end = s.iter().rposition(|&c| c != b'=').map_or(0, |e| e + 1);
+    for &c in &s[..end] {
         let v = match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,

@@ -31,6 +31,17 @@ unsafe extern "C-unwind" fn record_errcode(_arg: *mut c_void) {
     unsafe { LAST_ERRCODE = pg_sys::geterrcode() };
 }
 
+/// What PostgreSQL answers for a NUL byte in a text value (which it cannot store).
+fn nul_byte_error() -> Error {
+    Error::Pg(PgError {
+        authenticated: false,
+        sqlstate: "22021".into(),
+        message: "invalid byte sequence for encoding \"UTF8\": 0x00".into(),
+        detail: None,
+        hint: None,
+    })
+}
+
 fn unpack_sqlstate(code: c_int) -> String {
     (0..5)
         .map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char)
@@ -218,13 +229,7 @@ impl Executor {
     /// A text datum in the database encoding, allocated in the current (transaction) context.
     fn text_datum(&self, value: &str) -> Result<pg_sys::Datum, Error> {
         if value.contains('\0') {
-            return Err(Error::Pg(PgError {
-                authenticated: false,
-                sqlstate: "22021".into(),
-                message: "invalid byte sequence for encoding \"UTF8\": 0x00".into(),
-                detail: None,
-                hint: None,
-            }));
+            return Err(nul_byte_error());
         }
         unsafe {
             let (ptr, len) = if self.db_is_utf8 {
@@ -311,13 +316,7 @@ impl Tx<'_> {
     /// Sets a transaction-local setting, exactly like `set_config(name, value, true)`.
     pub fn set_config(&mut self, name: &str, value: &str) -> Result<(), Error> {
         let (Ok(n), Ok(v)) = (CString::new(name), CString::new(value)) else {
-            return Err(Error::Pg(PgError {
-                authenticated: false,
-                sqlstate: "22021".into(),
-                message: "invalid byte sequence for encoding \"UTF8\": 0x00".into(),
-                detail: None,
-                hint: None,
-            }));
+            return Err(nul_byte_error());
         };
         unsafe {
             let context = if pg_sys::superuser() {
@@ -519,15 +518,7 @@ pub struct CatalogTypes;
 
 impl TypeResolver for CatalogTypes {
     fn resolve(&mut self, name: &str) -> Result<TypeRef, Error> {
-        let cname = CString::new(name).map_err(|_| {
-            Error::Pg(PgError {
-                authenticated: false,
-                sqlstate: "22021".into(),
-                message: "invalid byte sequence for encoding \"UTF8\": 0x00".into(),
-                detail: None,
-                hint: None,
-            })
-        })?;
+        let cname = CString::new(name).map_err(|_| nul_byte_error())?;
         unsafe {
             let mut oid = pg_sys::InvalidOid;
             let mut typmod: i32 = -1;
