@@ -185,6 +185,78 @@ fn injection_attempts_stay_data() {
 }
 
 #[test]
+fn quantifiers_computed_fields_and_distinct() {
+    let s = read_sql(
+        "/todos?select=id,task_upper&task=like(any).{a*,*b}&id=gt(all).{1,2}&task_upper=isdistinct.X&order=task_upper.asc",
+    );
+    assert_eq!(
+        s.sql,
+        format!(
+            "WITH pgrst_source AS (SELECT \"api\".\"todos\".\"id\", \"api\".\"todos\".\"task_upper\" FROM \
+             \"api\".\"todos\" WHERE \"api\".\"todos\".\"task\" LIKE ANY($1::\"pg_catalog\".\"_text\") AND \
+             \"api\".\"todos\".\"id\" > ALL($2::\"pg_catalog\".\"_int4\") AND \"api\".\"todos\".\"task_upper\" IS \
+             DISTINCT FROM $3::\"pg_catalog\".\"text\" ORDER BY \"api\".\"todos\".\"task_upper\" ASC) SELECT NULL::bigint \
+             AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, {TAIL}"
+        )
+    );
+    assert_eq!(s.params, vec!["{a%,%b}", "{1,2}", "X"]);
+}
+
+#[test]
+fn paths_on_non_json_columns_go_through_to_jsonb() {
+    let s = read_sql("/todos?select=tags->0&tags->>1=eq.x&data->a=cs.{}");
+    assert!(
+        s.sql.starts_with(
+            "WITH pgrst_source AS (SELECT to_jsonb(\"api\".\"todos\".\"tags\")->$1::pg_catalog.int4 AS \"tags\" FROM \
+             \"api\".\"todos\" WHERE to_jsonb(\"api\".\"todos\".\"tags\")->>$2::pg_catalog.int4 = \
+             $3::\"pg_catalog\".\"text\" AND \"api\".\"todos\".\"data\"->$4 @> $5::\"pg_catalog\".\"jsonb\")"
+        ),
+        "{}",
+        s.sql
+    );
+    assert_eq!(s.params, vec!["0", "1", "x", "a", "{}"]);
+}
+
+#[test]
+fn representations_change_only_the_body() {
+    let body =
+        |accept: &str| match plan_with(&cfg(), "GET", "/todos?id=eq.1", &[("Accept", accept)], "")
+            .unwrap()
+        {
+            ActionPlan::Read {
+                read,
+                aggregate,
+                count,
+                max_rows,
+                ..
+            } => {
+                let sql = read_statement(&read, aggregate, count, max_rows).sql;
+                let start = sql.find("AS location, ").unwrap() + "AS location, ".len();
+                let end = sql.find(" AS body").unwrap();
+                sql[start..end].to_string()
+            }
+            other => panic!("{other:?}"),
+        };
+    assert_eq!(
+        body("application/json"),
+        "coalesce(json_agg(_postgrest_t), '[]')"
+    );
+    assert_eq!(
+        body("application/vnd.pgrst.object+json"),
+        "coalesce(json_agg(_postgrest_t)->0, 'null')"
+    );
+    assert_eq!(
+        body("application/vnd.pgrst.array+json;nulls=stripped"),
+        "coalesce(json_strip_nulls(json_agg(_postgrest_t)), '[]')"
+    );
+    assert!(body("text/csv").contains("string_agg(substring(_postgrest_t::text, 2"));
+    assert_eq!(
+        body("text/html, */*;q=0.5"),
+        "coalesce(json_agg(_postgrest_t), '[]')"
+    );
+}
+
+#[test]
 fn exact_count_with_a_page_counts_separately() {
     match plan_with(
         &cfg(),
