@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -269,7 +269,11 @@ async fn process(
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let body = read_body(body, cfg.server_max_body_size, content_length).await?;
+    let body = if body.is_end_stream() {
+        Bytes::new() // GET, HEAD, DELETE: nothing to read.
+    } else {
+        read_body(body, cfg.server_max_body_size, content_length).await?
+    };
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
     let raw = RawRequest {
