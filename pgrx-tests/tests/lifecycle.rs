@@ -210,3 +210,52 @@ fn a_port_in_use_is_logged_and_postgres_keeps_running() {
     assert!(c.worker_pids().is_empty());
     drop(squatter);
 }
+
+#[test]
+fn the_database_statement_timeout_applies_to_requests() {
+    // A database-level setting reaches the workers when they connect.
+    let c = Cluster::start("lifecycle_db_timeout", &[]);
+    c.psql("alter database postgres set statement_timeout = '200ms'");
+    let old = c.worker_pids();
+    for pid in &old {
+        c.psql(&format!("select pg_terminate_backend({pid})"));
+    }
+    wait_until("the workers to come back", Duration::from_secs(15), || {
+        let now = c.worker_pids();
+        now.len() == old.len() && now.iter().all(|p| !old.contains(p))
+    });
+    wait_until("pgrest to answer", Duration::from_secs(15), || {
+        c.try_request("GET", "/todos?limit=1", &[], None)
+            .is_ok_and(|r| r.status == 200)
+    });
+    let r = c.get("/slow");
+    assert_error_message(
+        &r,
+        500,
+        "57014",
+        "canceling statement due to statement timeout",
+    );
+    assert_status(&c.get("/todos?limit=1"), 200);
+}
+
+#[test]
+fn the_jwt_secret_is_hidden_from_non_superusers() {
+    let c = cluster();
+    assert_eq!(
+        c.psql("show pgrest.jwt_secret"),
+        "reallyreallyreallyreallyverysafe-pgrest-e2e"
+    );
+    let err = c
+        .try_psql("set role web_anon; show pgrest.jwt_secret")
+        .unwrap_err();
+    assert!(
+        err.contains("permission denied") || err.contains("must be superuser"),
+        "{err}"
+    );
+    assert_eq!(
+        c.psql(
+            "set role web_anon; select count(*) from pg_settings where name = 'pgrest.jwt_secret'"
+        ),
+        "0"
+    );
+}
