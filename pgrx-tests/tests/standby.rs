@@ -92,10 +92,13 @@ fn a_hot_standby_serves_reads_and_refuses_writes() {
 
     // DDL on the primary reaches the standby's schema cache once replayed (no event trigger
     // runs on a standby: the replayed catalog invalidations do it).
+    // One transaction, so the table and its row become visible on the standby together.
     primary.psql(
-        "create table api.born_on_primary (id int primary key, note text); \
+        "begin; \
+         create table api.born_on_primary (id int primary key, note text); \
          grant select on api.born_on_primary to web_anon; \
-         insert into api.born_on_primary values (1, 'hello')",
+         insert into api.born_on_primary values (1, 'hello'); \
+         commit",
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
