@@ -159,6 +159,23 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
+/// Replaces the rows of api.rd_writes tagged `tag` with `n` fresh ones (n = 1..=n): each
+/// writing test of the read_* suites works on its own tag.
+pub fn seed(c: &crate::Cluster, tag: &str, n: usize) {
+    c.psql(&format!(
+        "delete from api.rd_writes where tag = '{tag}'; \
+         insert into api.rd_writes (tag, n) select '{tag}', g from generate_series(1, {n}) g"
+    ));
+}
+
+/// `count:n=note,...` of the rows of api.rd_writes tagged `tag`, to compare before and after.
+pub fn tag_state(c: &crate::Cluster, tag: &str) -> String {
+    c.psql(&format!(
+        "select count(*) || ':' || coalesce(string_agg(n || '=' || coalesce(note, '-'), ',' \
+         order by n), '') from api.rd_writes where tag = '{tag}'"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

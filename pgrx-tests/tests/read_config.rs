@@ -40,20 +40,6 @@ fn rollback_cluster() -> &'static Cluster {
     Cluster::shared_with("read_rollback", &[("pgrest.db_tx_end", "rollback")])
 }
 
-fn seed(c: &Cluster, tag: &str, n: usize) {
-    c.psql(&format!(
-        "delete from api.rd_writes where tag = '{tag}'; \
-         insert into api.rd_writes (tag, n) select '{tag}', g from generate_series(1, {n}) g"
-    ));
-}
-
-fn tag_state(c: &Cluster, tag: &str) -> String {
-    c.psql(&format!(
-        "select count(*) || ':' || coalesce(string_agg(n || '=' || coalesce(note, '-'), ',' \
-         order by n), '') from api.rd_writes where tag = '{tag}'"
-    ))
-}
-
 fn clear(c: &Cluster, tag: &str) {
     c.psql(&format!("delete from api.rd_writes where tag = '{tag}'"));
 }

@@ -74,14 +74,6 @@ fn check(c: &Cluster, method: &str, cases: &[Case]) {
     );
 }
 
-/// Inserts `n` rows tagged `tag` into api.rd_writes (after removing older ones).
-fn seed(c: &Cluster, tag: &str, n: usize) {
-    c.psql(&format!(
-        "delete from api.rd_writes where tag = '{tag}'; \
-         insert into api.rd_writes (tag, n) select '{tag}', g from generate_series(1, {n}) g"
-    ));
-}
-
 fn count_tag(c: &Cluster, tag: &str) -> String {
     c.psql(&format!(
         "select count(*) || ':' || coalesce(sum(n), 0) from api.rd_writes where tag = '{tag}'"

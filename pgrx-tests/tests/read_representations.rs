@@ -20,20 +20,6 @@ const ARRAY_STRIP_CT: &str = "application/vnd.pgrst.array+json;nulls=stripped; c
 const CSV_CT: &str = "text/csv; charset=utf-8";
 const OBJECT: (&str, &str) = ("Accept", "application/vnd.pgrst.object+json");
 
-fn seed(c: &Cluster, tag: &str, n: usize) {
-    c.psql(&format!(
-        "delete from api.rd_writes where tag = '{tag}'; \
-         insert into api.rd_writes (tag, n) select '{tag}', g from generate_series(1, {n}) g"
-    ));
-}
-
-fn tag_state(c: &Cluster, tag: &str) -> String {
-    c.psql(&format!(
-        "select count(*) || ':' || coalesce(string_agg(n || '=' || coalesce(note, '-'), ',' \
-         order by n), '') from api.rd_writes where tag = '{tag}'"
-    ))
-}
-
 #[track_caller]
 fn assert_singular_error(r: &Response, rows: usize) {
     let body = assert_error_message(
