@@ -176,6 +176,17 @@ pub fn tag_state(c: &crate::Cluster, tag: &str) -> String {
     ))
 }
 
+/// Fails with every collected failure at once (table-driven tests check all their cases).
+#[track_caller]
+pub fn assert_all_passed(failures: &[String], total: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,13 +56,7 @@ fn check_ids(table: &str, cases: &[(&str, &[i64])]) {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert_all_passed(&failures, cases.len());
 }
 
 /// GET and return the parsed body of a 200 JSON array.
@@ -732,13 +726,7 @@ fn syntax_errors_are_pgrst100_with_postgrest_messages() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert_all_passed(&failures, cases.len());
 }
 
 #[test]

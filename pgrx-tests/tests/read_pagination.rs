@@ -65,13 +65,7 @@ fn check(c: &Cluster, method: &str, cases: &[Case]) {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert_all_passed(&failures, cases.len());
 }
 
 fn count_tag(c: &Cluster, tag: &str) -> String {

@@ -75,7 +75,11 @@ fn plan(method: &str, url: &str, body: &str) -> ActionPlan {
 }
 
 fn read_sql(url: &str) -> Statement {
-    match plan("GET", url, "") {
+    read_sql_with(url, &[])
+}
+
+fn read_sql_with(url: &str, headers: &[(&str, &str)]) -> Statement {
+    match plan_with(&cfg(), "GET", url, headers, "").unwrap() {
         ActionPlan::Read {
             read,
             aggregate,
@@ -219,24 +223,12 @@ fn paths_on_non_json_columns_go_through_to_jsonb() {
 
 #[test]
 fn representations_change_only_the_body() {
-    let body =
-        |accept: &str| match plan_with(&cfg(), "GET", "/todos?id=eq.1", &[("Accept", accept)], "")
-            .unwrap()
-        {
-            ActionPlan::Read {
-                read,
-                aggregate,
-                count,
-                max_rows,
-                ..
-            } => {
-                let sql = read_statement(&read, aggregate, count, max_rows).sql;
-                let start = sql.find("AS location, ").unwrap() + "AS location, ".len();
-                let end = sql.find(" AS body").unwrap();
-                sql[start..end].to_string()
-            }
-            other => panic!("{other:?}"),
-        };
+    let body = |accept: &str| {
+        let sql = read_sql_with("/todos?id=eq.1", &[("Accept", accept)]).sql;
+        let start = sql.find("AS location, ").unwrap() + "AS location, ".len();
+        let end = sql.find(" AS body").unwrap();
+        sql[start..end].to_string()
+    };
     assert_eq!(
         body("application/json"),
         "coalesce(json_agg(_postgrest_t), '[]')"
@@ -258,54 +250,25 @@ fn representations_change_only_the_body() {
 
 #[test]
 fn exact_count_with_a_page_counts_separately() {
-    match plan_with(
-        &cfg(),
-        "GET",
-        "/todos?done=is.true&limit=1",
-        &[("Prefer", "count=exact")],
-        "",
-    )
-    .unwrap()
-    {
-        ActionPlan::Read {
-            read,
-            aggregate,
-            count,
-            max_rows,
-            ..
-        } => {
-            let s = read_statement(&read, aggregate, count, max_rows);
-            assert!(
-                s.sql.contains(
-                    ", pgrst_source_count AS (SELECT 1 FROM \"api\".\"todos\" WHERE \"api\".\"todos\".\"done\" IS TRUE) \
-                     SELECT (SELECT pg_catalog.count(*) FROM pgrst_source_count) AS total_result_set"
-                ),
-                "{}",
-                s.sql
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let prefer = [("Prefer", "count=exact")];
+    let s = read_sql_with("/todos?done=is.true&limit=1", &prefer);
+    assert!(
+        s.sql.contains(
+            ", pgrst_source_count AS (SELECT 1 FROM \"api\".\"todos\" WHERE \"api\".\"todos\".\"done\" IS TRUE) \
+             SELECT (SELECT pg_catalog.count(*) FROM pgrst_source_count) AS total_result_set"
+        ),
+        "{}",
+        s.sql
+    );
     // Without a page the page count is the total: no second scan.
-    match plan_with(&cfg(), "GET", "/todos", &[("Prefer", "count=exact")], "").unwrap() {
-        ActionPlan::Read {
-            read,
-            aggregate,
-            count,
-            max_rows,
-            ..
-        } => {
-            let s = read_statement(&read, aggregate, count, max_rows);
-            assert!(!s.sql.contains("pgrst_source_count"), "{}", s.sql);
-            assert!(
-                s.sql
-                    .contains("SELECT pg_catalog.count(_postgrest_t) AS total_result_set"),
-                "{}",
-                s.sql
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let s = read_sql_with("/todos", &prefer);
+    assert!(!s.sql.contains("pgrst_source_count"), "{}", s.sql);
+    assert!(
+        s.sql
+            .contains("SELECT pg_catalog.count(_postgrest_t) AS total_result_set"),
+        "{}",
+        s.sql
+    );
 }
 
 #[test]
