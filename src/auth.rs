@@ -205,30 +205,16 @@ fn validate_claims(cfg: &AppConfig, claims: &Map<String, Value>, now: i64) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TxEnd;
     use serde_json::json;
-    use std::time::Duration;
 
     const SECRET: &str = "reallyreallyreallyreallyverysafe";
 
     fn cfg() -> AppConfig {
         AppConfig {
-            db_schemas: vec!["api".into()],
-            db_anon_role: Some("web_anon".into()),
             db_extra_search_path: vec![],
-            db_max_rows: None,
-            db_pre_request: None,
-            db_tx_end: TxEnd {
-                rollback: false,
-                allow_override: false,
-            },
-            db_pool_acquisition_timeout: Duration::from_secs(10),
             jwt_secret: Ok(SECRET.as_bytes().to_vec()),
-            jwt_role_claim_key: vec![ClaimPathItem::Key("role".into())],
-            jwt_aud: None,
             server_max_body_size: 1024,
-            server_cors_allowed_origins: None,
-            warnings: vec![],
+            ..AppConfig::test_default()
         }
     }
 

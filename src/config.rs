@@ -38,6 +38,12 @@ static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new
 static SERVER_MAX_BODY_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10 * 1024 * 1024);
 static SERVER_CORS_ALLOWED_ORIGINS: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
+static SERVER_MAX_CONNECTIONS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+static SERVER_HEAD_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30);
+static SERVER_MAX_HEAD_SIZE: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
+static SERVER_BODY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60);
+static SERVER_WRITE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30);
+static DB_POOL_MAX_WAITING: GucSetting<i32> = GucSetting::<i32>::new(1024);
 
 /// Registers every `pgrest.*` GUC. Only valid while the postmaster preloads the library:
 /// PGC_POSTMASTER variables cannot be created later.
@@ -199,14 +205,74 @@ pub fn define_gucs() {
         reload(),
         none(),
     );
+    GucRegistry::define_int_guc(
+        c"pgrest.server_max_connections",
+        c"Open HTTP connections one worker keeps; more wait in the kernel's listen backlog.",
+        c"",
+        &SERVER_MAX_CONNECTIONS,
+        1,
+        1_000_000,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.server_head_timeout",
+        c"Seconds a client has to send a request head; also how long an idle keep-alive connection stays open.",
+        c"",
+        &SERVER_HEAD_TIMEOUT,
+        1,
+        3600,
+        reload(),
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.server_max_head_size",
+        c"Largest request head (request line and headers); larger ones get 431.",
+        c"",
+        &SERVER_MAX_HEAD_SIZE,
+        8192,
+        16 * 1024 * 1024,
+        reload(),
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.server_body_timeout",
+        c"Seconds a client has to send a whole request body; slower bodies get 408.",
+        c"",
+        &SERVER_BODY_TIMEOUT,
+        1,
+        3600,
+        reload(),
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.server_write_timeout",
+        c"Seconds a response write may make no progress before the connection is closed.",
+        c"",
+        &SERVER_WRITE_TIMEOUT,
+        1,
+        3600,
+        reload(),
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.db_pool_max_waiting",
+        c"Requests that may wait for a free worker, server-wide; more get 503.",
+        c"",
+        &DB_POOL_MAX_WAITING,
+        1,
+        crate::pool::MAX_WAITING as i32,
+        reload(),
+        none(),
+    );
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pgrest".as_ptr()) };
 }
 
-/// How a transaction ends (`pgrest.db_tx_end`).
+/// How the transaction of a request ends (`pgrest.db_tx_end`, `Prefer: tx`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TxEnd {
-    pub rollback: bool,
-    pub allow_override: bool,
+pub enum TxEnd {
+    Commit,
+    Rollback,
 }
 
 /// One step of the path to the role claim (`.a."b.c"[0]`).
@@ -226,6 +292,8 @@ pub struct AppConfig {
     /// `(schema, function)`; an unqualified name is resolved through the request's search_path.
     pub db_pre_request: Option<(Option<String>, String)>,
     pub db_tx_end: TxEnd,
+    /// `-allow-override`: `Prefer: tx=` may choose.
+    pub db_tx_allow_override: bool,
     pub db_pool_acquisition_timeout: Duration,
     /// The HS256 key, or the reason there is none (logged once at load).
     pub jwt_secret: Result<Vec<u8>, String>,
@@ -233,6 +301,12 @@ pub struct AppConfig {
     pub jwt_aud: Option<String>,
     pub server_max_body_size: usize,
     pub server_cors_allowed_origins: Option<Vec<String>>,
+    pub server_max_connections: usize,
+    pub server_head_timeout: Duration,
+    pub server_max_head_size: usize,
+    pub server_body_timeout: Duration,
+    pub server_write_timeout: Duration,
+    pub db_pool_max_waiting: usize,
     /// Problems found while loading; logged by the worker.
     pub warnings: Vec<String>,
 }
@@ -242,6 +316,10 @@ fn read_string(setting: &GucSetting<Option<CString>>) -> Option<String> {
         .get()
         .map(|c| c.to_string_lossy().trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+fn secs(setting: &GucSetting<i32>) -> Duration {
+    Duration::from_secs(setting.get().max(1) as u64)
 }
 
 /// Splits a comma-separated list, trimming blanks and dropping empty items.
@@ -262,31 +340,16 @@ impl AppConfig {
             warnings.push("pgrest.db_schemas is empty; exposing schema \"public\"".to_string());
             db_schemas.push("public".to_string());
         }
-        let db_tx_end = match read_string(&DB_TX_END).as_deref() {
-            None | Some("commit") => TxEnd {
-                rollback: false,
-                allow_override: false,
-            },
-            Some("commit-allow-override") => TxEnd {
-                rollback: false,
-                allow_override: true,
-            },
-            Some("rollback") => TxEnd {
-                rollback: true,
-                allow_override: false,
-            },
-            Some("rollback-allow-override") => TxEnd {
-                rollback: true,
-                allow_override: true,
-            },
+        let (db_tx_end, db_tx_allow_override) = match read_string(&DB_TX_END).as_deref() {
+            None | Some("commit") => (TxEnd::Commit, false),
+            Some("commit-allow-override") => (TxEnd::Commit, true),
+            Some("rollback") => (TxEnd::Rollback, false),
+            Some("rollback-allow-override") => (TxEnd::Rollback, true),
             Some(other) => {
                 warnings.push(format!(
                     "invalid pgrest.db_tx_end \"{other}\"; using commit"
                 ));
-                TxEnd {
-                    rollback: false,
-                    allow_override: false,
-                }
+                (TxEnd::Commit, false)
             }
         };
         let jwt_secret = match read_string(&JWT_SECRET) {
@@ -318,6 +381,7 @@ impl AppConfig {
             db_max_rows: (max_rows >= 0).then_some(max_rows as i64),
             db_pre_request,
             db_tx_end,
+            db_tx_allow_override,
             db_pool_acquisition_timeout: Duration::from_secs(
                 DB_POOL_ACQUISITION_TIMEOUT.get().max(1) as u64,
             ),
@@ -327,8 +391,41 @@ impl AppConfig {
             server_max_body_size: SERVER_MAX_BODY_SIZE.get().max(0) as usize,
             server_cors_allowed_origins: read_string(&SERVER_CORS_ALLOWED_ORIGINS)
                 .map(|s| split_list(&s)),
+            server_max_connections: SERVER_MAX_CONNECTIONS.get().max(1) as usize,
+            server_head_timeout: secs(&SERVER_HEAD_TIMEOUT),
+            server_max_head_size: SERVER_MAX_HEAD_SIZE.get().max(8192) as usize,
+            server_body_timeout: secs(&SERVER_BODY_TIMEOUT),
+            server_write_timeout: secs(&SERVER_WRITE_TIMEOUT),
+            db_pool_max_waiting: DB_POOL_MAX_WAITING.get().max(1) as usize,
             db_schemas,
             warnings,
+        }
+    }
+
+    /// PostgREST's defaults (what `load` gives with no pgrest.* setting), for tests.
+    #[cfg(test)]
+    pub fn test_default() -> AppConfig {
+        AppConfig {
+            db_schemas: vec!["api".into()],
+            db_anon_role: Some("web_anon".into()),
+            db_extra_search_path: vec!["public".into()],
+            db_max_rows: None,
+            db_pre_request: None,
+            db_tx_end: TxEnd::Commit,
+            db_tx_allow_override: false,
+            db_pool_acquisition_timeout: Duration::from_secs(10),
+            jwt_secret: Err("unset".into()),
+            jwt_role_claim_key: vec![ClaimPathItem::Key("role".into())],
+            jwt_aud: None,
+            server_max_body_size: 1 << 20,
+            server_cors_allowed_origins: None,
+            server_max_connections: 1000,
+            server_head_timeout: Duration::from_secs(30),
+            server_max_head_size: 64 * 1024,
+            server_body_timeout: Duration::from_secs(60),
+            server_write_timeout: Duration::from_secs(30),
+            db_pool_max_waiting: 1024,
+            warnings: vec![],
         }
     }
 
@@ -450,7 +547,7 @@ impl StartupConfig {
         StartupConfig {
             server_host: s(&SERVER_HOST, c"localhost"),
             server_port: SERVER_PORT.get().clamp(1, 65535) as u16,
-            workers: WORKERS.get().clamp(1, 64) as usize,
+            workers: WORKERS.get().clamp(1, crate::pool::MAX_WORKERS as i32) as usize,
             database: s(&DATABASE, c"postgres"),
             authenticator: s(&AUTHENTICATOR, c"authenticator"),
         }

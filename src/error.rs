@@ -25,6 +25,8 @@ pub enum Error {
     NoSchemaCache,
     /// The request waited longer than `pgrest.db_pool_acquisition_timeout` for its worker (PGRST003).
     AcquisitionTimeout,
+    /// pgrest only: no worker can run the request (queue full, worker stopped): 503.
+    Unavailable(String),
     /// An error raised by PostgreSQL while running the request.
     Pg(PgError),
     /// A bug in pgrest (a Rust panic while handling the request); the transaction was aborted.
@@ -37,19 +39,15 @@ pub enum ApiRequestError {
     MediaType(Vec<String>),
     InvalidBody(String),
     /// PUT filters are not exactly `eq` on every primary-key column.
-    InvalidFilters,
     InvalidPreferences(Vec<String>),
     InvalidRpcMethod(String),
     InvalidRange(RangeError),
+    /// PATCH/DELETE with `limit`/`offset` but no `order` (PostgREST 12; see README).
+    LimitNoOrder,
     NotEmbedded(String),
     NotImplemented(String),
     PutLimitNotAllowed,
     QueryParam(QpError),
-    RelatedOrderNotToOne {
-        origin: String,
-        target: String,
-    },
-    UnacceptableFilter(String),
     UnacceptableSchema {
         schema: String,
         exposed: Vec<String>,
@@ -57,15 +55,19 @@ pub enum ApiRequestError {
     UnsupportedMethod(String),
     GucHeaders,
     GucStatus,
-    PutMatchingPk,
     Singularity(i64),
     PgrstParse(RaiseParseError),
     MaxAffectedViolation(i64),
+    /// A limited PATCH/DELETE changed more rows than its limit: the order was not unique.
+    OffLimitsChanges {
+        changed: i64,
+        max: i64,
+    },
     InvalidResourcePath,
-    OpenApiDisabled,
-    MaxAffectedRpcViolation,
     /// pgrest only: the request body exceeds `pgrest.server_max_body_size`.
     PayloadTooLarge(usize),
+    /// pgrest only: the body did not arrive within `pgrest.server_body_timeout` (seconds).
+    BodyTimeout(u64),
 }
 
 /// Why the JSON of a `RAISE SQLSTATE 'PGRST'` could not be used.
@@ -104,7 +106,6 @@ pub enum JwtDecodeError {
     KeyError(String),
     BadAlgorithm(String),
     BadCrypto,
-    UnsupportedTokenType,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -280,6 +281,7 @@ impl Error {
             Error::Jwt(e) => e.code().to_string(),
             Error::NoSchemaCache => "PGRST002".into(),
             Error::AcquisitionTimeout => "PGRST003".into(),
+            Error::Unavailable(_) => "PGREST503".into(),
             Error::Pg(e) if e.sqlstate == "PGRST" => match e.parse_raise_pgrst() {
                 Ok(r) => r.code,
                 Err(_) => "PGRST121".into(),
@@ -296,6 +298,7 @@ impl Error {
             Error::Jwt(e) => e.status(),
             Error::NoSchemaCache => 503,
             Error::AcquisitionTimeout => 504,
+            Error::Unavailable(_) => 503,
             Error::Pg(e) => e.status(),
             Error::Internal(_) => 500,
         }
@@ -317,6 +320,7 @@ impl Error {
                 Err(p) => ApiRequestError::PgrstParse(p).message(),
             },
             Error::Pg(e) => e.message.clone(),
+            Error::Unavailable(m) => m.clone(),
             Error::Internal(_) => "Internal server error".into(),
         }
     }
@@ -326,7 +330,7 @@ impl Error {
             Error::ApiRequest(e) => e.details(),
             Error::SchemaCache(e) => e.details(),
             Error::Jwt(e) => e.details(),
-            Error::NoSchemaCache | Error::AcquisitionTimeout => None,
+            Error::NoSchemaCache | Error::AcquisitionTimeout | Error::Unavailable(_) => None,
             Error::Pg(e) if e.sqlstate == "PGRST" => match e.parse_raise_pgrst() {
                 Ok(r) => r.details.map(Value::String),
                 Err(p) => ApiRequestError::PgrstParse(p).details(),
@@ -341,7 +345,10 @@ impl Error {
             Error::ApiRequest(e) => e.hint(),
             Error::SchemaCache(e) => e.hint(),
             Error::Jwt(_) => None,
-            Error::NoSchemaCache | Error::AcquisitionTimeout | Error::Internal(_) => None,
+            Error::NoSchemaCache
+            | Error::AcquisitionTimeout
+            | Error::Unavailable(_)
+            | Error::Internal(_) => None,
             Error::Pg(e) if e.sqlstate == "PGRST" => match e.parse_raise_pgrst() {
                 Ok(r) => r.hint.map(Value::String),
                 Err(p) => ApiRequestError::PgrstParse(p).hint(),
@@ -363,6 +370,7 @@ impl Error {
             | Error::SchemaCache(_)
             | Error::NoSchemaCache
             | Error::AcquisitionTimeout
+            | Error::Unavailable(_)
             | Error::Pg(_)
             | Error::Internal(_) => Vec::new(),
         }
@@ -393,29 +401,26 @@ impl ApiRequestError {
             InvalidBody(_) => "PGRST102",
             InvalidRange(_) => "PGRST103",
             // PGRST104 is retired in PostgREST.
-            InvalidFilters => "PGRST105",
             UnacceptableSchema { .. } => "PGRST106",
             MediaType(_) => "PGRST107",
             NotEmbedded(_) => "PGRST108",
-            // PGRST109 and PGRST110 are retired in PostgREST.
+            // PostgREST 13 retired these two with limited updates/deletes; pgrest keeps both.
+            LimitNoOrder => "PGRST109",
+            OffLimitsChanges { .. } => "PGRST110",
             GucHeaders => "PGRST111",
             GucStatus => "PGRST112",
             // PGRST113 is retired in PostgREST.
             PutLimitNotAllowed => "PGRST114",
-            PutMatchingPk => "PGRST115",
             Singularity(_) => "PGRST116",
             UnsupportedMethod(_) => "PGRST117",
-            RelatedOrderNotToOne { .. } => "PGRST118",
-            UnacceptableFilter(_) => "PGRST120",
             PgrstParse(_) => "PGRST121",
             InvalidPreferences(_) => "PGRST122",
             AggregatesNotAllowed => "PGRST123",
             MaxAffectedViolation(_) => "PGRST124",
             InvalidResourcePath => "PGRST125",
-            OpenApiDisabled => "PGRST126",
             NotImplemented(_) => "PGRST127",
-            MaxAffectedRpcViolation => "PGRST128",
             PayloadTooLarge(_) => "PGREST413",
+            BodyTimeout(_) => "PGREST408",
         }
     }
 
@@ -425,28 +430,25 @@ impl ApiRequestError {
             AggregatesNotAllowed => 400,
             MediaType(_) => 406,
             InvalidBody(_) => 400,
-            InvalidFilters => 405,
             InvalidPreferences(_) => 400,
             InvalidRpcMethod(_) => 405,
             InvalidRange(_) => 416,
             NotEmbedded(_) => 400,
+            LimitNoOrder => 400,
+            OffLimitsChanges { .. } => 400,
             NotImplemented(_) => 400,
             PutLimitNotAllowed => 400,
             QueryParam(_) => 400,
-            RelatedOrderNotToOne { .. } => 400,
-            UnacceptableFilter(_) => 400,
             UnacceptableSchema { .. } => 406,
             UnsupportedMethod(_) => 405,
             GucHeaders => 500,
             GucStatus => 500,
-            PutMatchingPk => 400,
             Singularity(_) => 406,
             PgrstParse(_) => 500,
             MaxAffectedViolation(_) => 400,
             InvalidResourcePath => 404,
-            OpenApiDisabled => 404,
-            MaxAffectedRpcViolation => 400,
             PayloadTooLarge(_) => 413,
+            BodyTimeout(_) => 408,
         }
     }
 
@@ -457,29 +459,26 @@ impl ApiRequestError {
             InvalidRpcMethod(m) => format!("Cannot use the {m} method on RPC"),
             InvalidBody(m) => m.clone(),
             InvalidRange(_) => "Requested range not satisfiable".into(),
-            InvalidFilters => "Filters must include all and only primary key columns with 'eq' operators".into(),
             UnacceptableSchema { schema, .. } => format!("Invalid schema: {schema}"),
             MediaType(mts) => format!("None of these media types are available: {}", mts.join(", ")),
             NotEmbedded(r) => format!("'{r}' is not an embedded resource in this request"),
+            LimitNoOrder => "A 'limit' was applied without an explicit 'order'".into(),
+            OffLimitsChanges { .. } => {
+                "The maximum number of rows allowed to change was surpassed".into()
+            }
             GucHeaders => "response.headers guc must be a JSON array composed of objects with a single key and a string value".into(),
             GucStatus => "response.status guc must be a valid status code".into(),
             PutLimitNotAllowed => "limit/offset querystring parameters are not allowed for PUT".into(),
-            PutMatchingPk => "Payload values do not match URL in primary key column(s)".into(),
             Singularity(_) => "Cannot coerce the result to a single JSON object".into(),
             UnsupportedMethod(m) => format!("Unsupported HTTP method: {m}"),
-            RelatedOrderNotToOne { target, .. } => format!("A related order on '{target}' is not possible"),
-            UnacceptableFilter(t) => format!("Bad operator on the '{t}' embedded resource"),
             PgrstParse(_) => "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error".into(),
             InvalidPreferences(_) => "Invalid preferences given with handling=strict".into(),
             AggregatesNotAllowed => "Use of aggregate functions is not allowed".into(),
             MaxAffectedViolation(_) => "Query result exceeds max-affected preference constraint".into(),
             InvalidResourcePath => "Invalid path specified in request URL".into(),
-            OpenApiDisabled => "Root endpoint metadata is disabled".into(),
             NotImplemented(_) => "Feature not implemented".into(),
-            MaxAffectedRpcViolation => {
-                "Function must return SETOF or TABLE when max-affected preference is used with handling=strict".into()
-            }
             PayloadTooLarge(_) => "Payload Too Large".into(),
+            BodyTimeout(_) => "Request Timeout".into(),
         }
     }
 
@@ -490,12 +489,6 @@ impl ApiRequestError {
             QueryParam(e) => s(e.details.clone()),
             InvalidRange(r) => s(r.details()),
             Singularity(n) => s(format!("The result contains {n} rows")),
-            RelatedOrderNotToOne { origin, target } => s(format!(
-                "'{origin}' and '{target}' do not form a many-to-one or one-to-one relationship"
-            )),
-            UnacceptableFilter(_) => {
-                s("Only is null or not is null filters are allowed on embedded resources".into())
-            }
             PgrstParse(RaiseParseError::Message(m)) => {
                 s(format!("Invalid JSON value for MESSAGE: '{m}'"))
             }
@@ -507,25 +500,28 @@ impl ApiRequestError {
             }
             InvalidPreferences(p) => s(format!("Invalid preferences: {}", p.join(", "))),
             MaxAffectedViolation(n) => s(format!("The query affects {n} rows")),
+            OffLimitsChanges { changed, max } => s(format!(
+                "Results contain {changed} rows changed but the maximum number allowed is {max}"
+            )),
             NotImplemented(d) => s(d.clone()),
+            BodyTimeout(secs) => s(format!(
+                "The request body did not arrive within {secs} seconds"
+            )),
             PayloadTooLarge(limit) => s(format!(
                 "The request body is larger than the limit of {limit} bytes"
             )),
             AggregatesNotAllowed
             | MediaType(_)
             | InvalidBody(_)
-            | InvalidFilters
             | InvalidRpcMethod(_)
             | NotEmbedded(_)
+            | LimitNoOrder
             | PutLimitNotAllowed
             | UnacceptableSchema { .. }
             | UnsupportedMethod(_)
             | GucHeaders
             | GucStatus
-            | PutMatchingPk
-            | InvalidResourcePath
-            | OpenApiDisabled
-            | MaxAffectedRpcViolation => None,
+            | InvalidResourcePath => None,
         }
     }
 
@@ -546,27 +542,24 @@ impl ApiRequestError {
                 s(format!("Only the following schemas are exposed: {}", exposed.join(", ")))
             }
             PayloadTooLarge(_) => s("Raise pgrest.server_max_body_size or send a smaller body.".into()),
+            BodyTimeout(_) => s("Raise pgrest.server_body_timeout or send the body faster.".into()),
+            LimitNoOrder => s("Apply an 'order' using unique column(s)".into()),
             AggregatesNotAllowed
             | MediaType(_)
             | InvalidBody(_)
-            | InvalidFilters
             | InvalidPreferences(_)
             | InvalidRpcMethod(_)
             | InvalidRange(_)
             | NotImplemented(_)
             | PutLimitNotAllowed
             | QueryParam(_)
-            | RelatedOrderNotToOne { .. }
-            | UnacceptableFilter(_)
             | UnsupportedMethod(_)
             | GucHeaders
             | GucStatus
-            | PutMatchingPk
             | Singularity(_)
             | MaxAffectedViolation(_)
-            | InvalidResourcePath
-            | OpenApiDisabled
-            | MaxAffectedRpcViolation => None,
+            | OffLimitsChanges { .. }
+            | InvalidResourcePath => None,
         }
     }
 }
@@ -646,7 +639,6 @@ impl JwtError {
                 JwtDecodeError::KeyError(_) => "No suitable key or wrong key type".into(),
                 JwtDecodeError::BadAlgorithm(_) => "Wrong or unsupported encoding algorithm".into(),
                 JwtDecodeError::BadCrypto => "JWT cryptographic operation failed".into(),
-                JwtDecodeError::UnsupportedTokenType => "Unsupported token type".into(),
             },
             JwtError::Claims(e) => match e {
                 JwtClaimsError::Expired => "JWT expired",

@@ -14,6 +14,7 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::PgTryBuilder;
 
+use crate::config::TxEnd;
 use crate::error::{Error, PgError};
 use crate::plan::{TypeRef, TypeResolver};
 use crate::query::sql::Statement;
@@ -68,13 +69,6 @@ pub struct Executor {
     plans: HashMap<String, CachedPlan>,
     tick: u64,
     db_is_utf8: bool,
-}
-
-/// How the transaction of a request ends when its body succeeded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxEnd {
-    Commit,
-    Rollback,
 }
 
 /// Handle given to the body of [`Executor::transaction`].
@@ -287,7 +281,7 @@ impl Executor {
     }
 }
 
-fn caught_to_error(caught: CaughtError) -> Error {
+pub(crate) fn caught_to_error(caught: CaughtError) -> Error {
     match caught {
         CaughtError::PostgresError(report) | CaughtError::ErrorReport(report) => {
             let mut sqlstate = unpack_sqlstate(report.sql_error_code() as isize as c_int);

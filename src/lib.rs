@@ -13,18 +13,20 @@ use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PgAtomic};
 
-pub mod api_request;
-pub mod auth;
-pub mod config;
-pub mod error;
-pub mod executor;
-pub mod http;
-pub mod listener;
-pub mod plan;
-pub mod query;
-pub mod response;
-pub mod schema_cache;
-pub mod worker;
+mod api_request;
+mod app;
+mod auth;
+mod config;
+mod error;
+mod executor;
+mod http;
+mod listener;
+mod plan;
+mod pool;
+mod query;
+mod response;
+mod schema_cache;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -34,6 +36,16 @@ static SCHEMA_GENERATION: PgAtomic<AtomicU64> =
     unsafe { PgAtomic::new(c"pgrest_schema_generation") };
 /// One bit per worker: set while it connects, so a worker that died connecting knows it.
 static CONNECT_FAILED: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"pgrest_connect_failed") };
+/// Which workers are free and which requests wait for one (see `pool`).
+static POOL: PgAtomic<pool::Pool> = unsafe { PgAtomic::new(c"pgrest_pool") };
+// The pool is plain data and atomics, valid at any address and in any process.
+unsafe impl pgrx::shmem::PGRXSharedMemory for pool::Pool {}
+
+/// The executor pool in shared memory.
+pub(crate) fn pool() -> &'static pool::Pool {
+    POOL.get()
+}
+
 /// Whether the shared memory above exists (the library was preloaded).
 static mut SHMEM_READY: bool = false;
 
@@ -64,11 +76,12 @@ pub extern "C-unwind" fn _PG_init() {
     config::define_gucs();
     pg_shmem_init!(SCHEMA_GENERATION);
     pg_shmem_init!(CONNECT_FAILED);
+    pg_shmem_init!(POOL);
     unsafe { SHMEM_READY = true };
 
     let startup = config::StartupConfig::load();
-    match listener::open(&startup.server_host, startup.server_port) {
-        Ok(fds) => listener::set(fds),
+    match listener::open_endpoints(&startup.server_host, startup.server_port, startup.workers) {
+        Ok(e) => listener::set(e),
         Err(e) => {
             pgrx::log!(
                 "pgrest: {e}; pgrest serves no HTTP until PostgreSQL is restarted with a usable \

@@ -1,20 +1,143 @@
-//! The listening sockets, opened once by the postmaster while it preloads pgrest.
+//! The sockets and wake-up descriptors, opened once by the postmaster while it preloads
+//! pgrest.
 //!
-//! Every worker is forked from the postmaster and inherits the same sockets, so all workers
-//! share one accept queue: no fd passing, and the sockets outlive worker crashes and crash
-//! restarts. They are close-on-exec so programs run by backends (COPY PROGRAM,
-//! archive_command) do not inherit them. Failing to bind is logged and never stops
-//! PostgreSQL from starting.
+//! Every worker is forked from the postmaster and inherits them all, so they outlive worker
+//! crashes and crash restarts, and no descriptor is ever passed between processes:
+//! - the TCP listening sockets: all workers share one accept queue;
+//! - per worker, an "inbox": a listening Unix socket (abstract name, unique to this
+//!   postmaster) on which its HTTP thread takes requests forwarded by other workers;
+//! - per worker, two eventfds: one wakes its main thread, one wakes its HTTP thread (to
+//!   read its mailbox in the pool, or to shut down). Any process may write them.
+//!
+//! They are close-on-exec so programs run by backends (COPY PROGRAM, archive_command) do
+//! not inherit them. Failing to bind is logged and never stops PostgreSQL from starting.
 
 use std::ffi::c_int;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
 
-/// The inherited listening sockets (set in the postmaster, read in the workers).
-static mut LISTENERS: Vec<RawFd> = Vec::new();
+/// What the postmaster opened for the workers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Endpoints {
+    pub tcp: Vec<RawFd>,
+    /// Per worker: its inbox (listening Unix socket).
+    pub inbox: Vec<RawFd>,
+    /// Per worker: the eventfd its main thread waits on.
+    pub exec_wake: Vec<RawFd>,
+    /// Per worker: the eventfd its HTTP thread waits on.
+    pub http_wake: Vec<RawFd>,
+    /// The postmaster's pid, part of every inbox name.
+    pub postmaster_pid: u32,
+}
+
+/// The inherited endpoints (set in the postmaster, read in the workers).
+static mut ENDPOINTS: Option<Endpoints> = None;
+
+/// The abstract Unix socket name of worker `i`'s inbox.
+pub(crate) fn inbox_name(postmaster_pid: u32, i: usize) -> Vec<u8> {
+    format!("pgrest.{postmaster_pid}.{i}").into_bytes()
+}
+
+/// A `sockaddr_un` for an abstract name (leading NUL) and its length.
+pub(crate) fn abstract_addr(name: &[u8]) -> (libc::sockaddr_un, libc::socklen_t) {
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let n = name.len().min(addr.sun_path.len() - 1);
+    for (dst, src) in addr.sun_path[1..=n].iter_mut().zip(name) {
+        *dst = *src as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + 1 + n;
+    (addr, len as libc::socklen_t)
+}
+
+fn os_error(what: &str) -> String {
+    format!("{what}: {}", std::io::Error::last_os_error())
+}
+
+fn eventfd() -> Result<RawFd, String> {
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(os_error("could not create an eventfd"));
+    }
+    Ok(fd)
+}
+
+fn inbox(name: &[u8]) -> Result<RawFd, String> {
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        );
+        if fd < 0 {
+            return Err(os_error("could not create a Unix socket"));
+        }
+        let (addr, len) = abstract_addr(name);
+        if libc::bind(
+            fd,
+            &addr as *const libc::sockaddr_un as *const libc::sockaddr,
+            len,
+        ) != 0
+            || libc::listen(fd, libc::SOMAXCONN) != 0
+        {
+            let e = os_error("could not listen on a worker inbox");
+            libc::close(fd);
+            return Err(e);
+        }
+        Ok(fd)
+    }
+}
+
+/// Opens everything the workers need: the TCP sockets of `host:port` and, for each of the
+/// `workers`, an inbox and two eventfds. On failure nothing stays open.
+pub(crate) fn open_endpoints(host: &str, port: u16, workers: usize) -> Result<Endpoints, String> {
+    let tcp = open(host, port)?;
+    let mut e = Endpoints {
+        tcp,
+        postmaster_pid: std::process::id(),
+        ..Default::default()
+    };
+    let mut build = || -> Result<(), String> {
+        for i in 0..workers {
+            e.inbox.push(inbox(&inbox_name(e.postmaster_pid, i))?);
+            e.exec_wake.push(eventfd()?);
+            e.http_wake.push(eventfd()?);
+        }
+        Ok(())
+    };
+    if let Err(msg) = build() {
+        for fd in e
+            .tcp
+            .iter()
+            .chain(&e.inbox)
+            .chain(&e.exec_wake)
+            .chain(&e.http_wake)
+        {
+            unsafe { libc::close(*fd) };
+        }
+        return Err(msg);
+    }
+    Ok(e)
+}
+
+/// Writes 1 to an eventfd (async-signal-safe: signal handlers use it too).
+pub(crate) fn wake(fd: RawFd) {
+    let one: u64 = 1;
+    unsafe {
+        libc::write(fd, &one as *const u64 as *const libc::c_void, 8);
+    }
+}
+
+/// Reads (and so resets) an eventfd.
+pub(crate) fn drain(fd: RawFd) {
+    let mut counter: u64 = 0;
+    unsafe {
+        libc::read(fd, &mut counter as *mut u64 as *mut libc::c_void, 8);
+    }
+}
 
 /// The addresses `pgrest.server_host` stands for, with PostgREST's special values.
-pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     let any4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
     let any6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
     let addrs = match host {
@@ -114,7 +237,7 @@ fn bind_one(addr: &SocketAddr) -> Result<RawFd, String> {
 }
 
 /// Opens every address; on any failure closes what was opened and reports why.
-pub fn open(host: &str, port: u16) -> Result<Vec<RawFd>, String> {
+fn open(host: &str, port: u16) -> Result<Vec<RawFd>, String> {
     let addrs = resolve(host, port)?;
     let mut fds = Vec::new();
     for a in &addrs {
@@ -131,14 +254,14 @@ pub fn open(host: &str, port: u16) -> Result<Vec<RawFd>, String> {
     Ok(fds)
 }
 
-/// Records the sockets (postmaster only, before any worker is forked).
-pub fn set(fds: Vec<RawFd>) {
-    unsafe { *std::ptr::addr_of_mut!(LISTENERS) = fds };
+/// Records the endpoints (postmaster only, before any worker is forked).
+pub(crate) fn set(e: Endpoints) {
+    unsafe { *std::ptr::addr_of_mut!(ENDPOINTS) = Some(e) };
 }
 
-/// The sockets inherited from the postmaster.
-pub fn get() -> Vec<RawFd> {
-    unsafe { (*std::ptr::addr_of!(LISTENERS)).clone() }
+/// The endpoints inherited from the postmaster (`None`: opening them failed).
+pub(crate) fn get() -> Option<Endpoints> {
+    unsafe { (*std::ptr::addr_of!(ENDPOINTS)).clone() }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::api_request::range::{content_range, range_status, RangeError};
 use crate::api_request::{ApiRequest, Mutation};
 use crate::error::{ApiRequestError, Error, Header};
 use crate::executor::ResultSet;
-use crate::plan::{ActionPlan, Aggregate, CountPlan};
+use crate::plan::{ActionPlan, Aggregate};
 
 /// A response as plain data, built on the main thread and written by the HTTP thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +73,8 @@ fn applied_preferences(api: &ApiRequest, plan: &ActionPlan) -> Option<String> {
         representation: mutation.and(p.representation),
         count: p.count,
         transaction: p.transaction,
-        missing: matches!(mutation, Some(Mutation::Create | Mutation::Update))
-            .then_some(p.missing)
-            .flatten(),
+        // `missing=default` is not implemented yet: never claim it was applied.
+        missing: None,
         handling: p.handling,
         timezone: p.timezone.clone(),
         max_affected: matches!(mutation, Some(Mutation::Update | Mutation::Delete))
@@ -101,13 +100,25 @@ fn location(relation: &str, pairs_json: &str) -> Option<String> {
     Some(format!("/{}?{}", enc(relation), query.join("&")))
 }
 
+/// Headers that frame the HTTP message: only the HTTP layer may set them.
+const FRAMING_HEADERS: [&str; 4] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+];
+
+/// The response and the names of framing headers that `response.headers` tried to set
+/// and that were dropped (the caller logs them).
+pub(crate) type ActionResponse = (HttpResponse, Vec<String>);
+
 /// Applies `response.status` and `response.headers` (headers set by SQL replace PostgREST's
-/// headers of the same name).
+/// headers of the same name; framing headers are dropped and returned).
 fn override_status_headers(
     rs: &ResultSet,
     status: u16,
     headers: Vec<Header>,
-) -> Result<(u16, Vec<Header>), Error> {
+) -> Result<(u16, Vec<Header>, Vec<String>), Error> {
     let status = match &rs.response_status {
         None => status,
         Some(s) => match s.trim().parse::<u16>() {
@@ -134,20 +145,31 @@ fn override_status_headers(
             out
         }
     };
+    let (dropped, guc_headers): (Vec<Header>, Vec<Header>) =
+        guc_headers.into_iter().partition(|(k, _)| {
+            FRAMING_HEADERS
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(k.trim()))
+        });
     let mut merged: Vec<Header> = headers
         .into_iter()
         .filter(|(k, _)| !guc_headers.iter().any(|(g, _)| g.eq_ignore_ascii_case(k)))
         .collect();
     merged.extend(guc_headers);
-    Ok((status, merged))
+    Ok((
+        status,
+        merged,
+        dropped.into_iter().map(|(k, _)| k).collect(),
+    ))
 }
 
-/// The response of a successful action.
-pub fn action_response(
+/// The response of a successful action. `rs.total_result_set` is the total to report (the
+/// executor resolved planned and estimated counts).
+pub(crate) fn action_response(
     api: &ApiRequest,
     plan: &ActionPlan,
     rs: &ResultSet,
-) -> Result<HttpResponse, Error> {
+) -> Result<ActionResponse, Error> {
     let mut headers: Vec<Header> = Vec::new();
     let (status, body) = match plan {
         ActionPlan::RelationInfo { .. } => {
@@ -194,19 +216,16 @@ pub fn action_response(
             mutation,
             mutate,
             aggregate,
-            count,
             ..
         } => {
-            // Only exact and estimated counts report a total on writes (PostgREST's shouldCount).
-            let counted = matches!(count, CountPlan::Exact | CountPlan::Estimated);
-            let total = counted.then_some(rs.page_total);
+            let total = rs.total_result_set;
             let representation = api.preferences.representation == Some(PreferRepresentation::Full);
             match mutation {
                 Mutation::Create => {
                     if let Some(loc) = rs
                         .location
                         .as_deref()
-                        .and_then(|l| location(mutate_relation(mutate), l))
+                        .and_then(|l| location(mutate.relation(), l))
                     {
                         headers.push(("Location".into(), loc));
                     }
@@ -243,22 +262,18 @@ pub fn action_response(
             }
         }
     };
-    let (status, mut headers) = override_status_headers(rs, status, headers)?;
+    let (status, mut headers, dropped) = override_status_headers(rs, status, headers)?;
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("vary")) {
         headers.push(("Vary".into(), "Accept, Prefer, Range".into()));
     }
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn mutate_relation(m: &crate::plan::MutatePlan) -> &str {
-    use crate::plan::MutatePlan::*;
-    match m {
-        Insert { relation, .. } | Update { relation, .. } | Delete { relation, .. } => relation,
-    }
+    Ok((
+        HttpResponse {
+            status,
+            headers,
+            body,
+        },
+        dropped,
+    ))
 }
 
 #[cfg(test)]
@@ -287,7 +302,7 @@ mod tests {
             response_status: Some("418".into()),
             ..Default::default()
         };
-        let (s, h) = override_status_headers(
+        let (s, h, dropped) = override_status_headers(
             &rs,
             200,
             vec![
@@ -305,6 +320,20 @@ mod tests {
                 ("Set-Cookie".to_string(), "a=1".to_string()),
                 ("Set-Cookie".to_string(), "b=2".to_string()),
             ]
+        );
+        assert!(dropped.is_empty());
+        let framing = ResultSet {
+            response_headers: Some(
+                r#"[{"Content-Length":"1"},{"transfer-encoding":"chunked"},{"Connection":"close"},{"X-A":"b"}]"#
+                    .into(),
+            ),
+            ..Default::default()
+        };
+        let (_, h, dropped) = override_status_headers(&framing, 200, vec![]).unwrap();
+        assert_eq!(h, vec![("X-A".to_string(), "b".to_string())]);
+        assert_eq!(
+            dropped,
+            ["Content-Length", "transfer-encoding", "Connection"]
         );
         let bad = ResultSet {
             response_headers: Some(r#"{"a":"b"}"#.into()),

@@ -94,7 +94,6 @@ pub struct ApiRequest {
     pub columns: BTreeSet<String>,
     pub preferences: Preferences,
     pub accept: Vec<MediaType>,
-    pub content_type: MediaType,
     pub method: String,
     /// The raw path, as sent (`request.path`).
     pub path: String,
@@ -254,6 +253,13 @@ pub fn user_api_request(cfg: &AppConfig, raw: &RawRequest) -> Result<ApiRequest,
         }
     );
     let query = query_params::parse(is_rpc_read, raw.query)?;
+    // A limited PATCH/DELETE changes the rows an explicit order picks, never arbitrary ones.
+    if matches!(raw.method, "PATCH" | "DELETE")
+        && !query.ranges.is_empty()
+        && query.order.is_empty()
+    {
+        return Err(ApiRequestError::LimitNoOrder.into());
+    }
     let (top_level_range, ranges) = range::top_level_range(
         raw.method,
         &query.ranges,
@@ -298,7 +304,7 @@ pub fn user_api_request(cfg: &AppConfig, raw: &RawRequest) -> Result<ApiRequest,
     )
     .map_err(ApiRequestError::InvalidBody)?;
     let preferences = preferences::from_headers(
-        cfg.db_tx_end.allow_override,
+        cfg.db_tx_allow_override,
         raw.headers
             .iter()
             .filter(|(k, _)| k == "prefer")
@@ -315,7 +321,6 @@ pub fn user_api_request(cfg: &AppConfig, raw: &RawRequest) -> Result<ApiRequest,
         columns,
         preferences,
         accept: media_type::parse_accept(raw.header_str("accept")),
-        content_type,
         method: raw.method.to_string(),
         path: raw.path.to_string(),
     })

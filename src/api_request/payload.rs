@@ -49,6 +49,42 @@ pub enum PayloadAction {
 
 pub const EMPTY_OR_INVALID_JSON: &str = "Empty or invalid json";
 pub const KEYS_MUST_MATCH: &str = "All object keys must match";
+/// Deeper JSON would reach PostgreSQL's own parser and fail there with 54001 (stack depth
+/// limit exceeded, a 500): refuse it as a bad body instead.
+const MAX_JSON_DEPTH: usize = 512;
+
+fn too_deep_error() -> String {
+    format!("The JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+}
+
+/// Whether arrays and objects nest deeper than [`MAX_JSON_DEPTH`] (brackets inside strings
+/// do not count). A byte scan: the body need not be valid JSON.
+fn json_too_deep(text: &str) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
 pub const CSV_FIELDS_MUST_MATCH: &str = "All lines must have same number of fields";
 
 /// Checks `body` (PostgREST's `getPayload`).
@@ -85,6 +121,9 @@ pub fn get_payload(
             Some(_) => {
                 let text =
                     std::str::from_utf8(body).map_err(|_| EMPTY_OR_INVALID_JSON.to_string())?;
+                if json_too_deep(text) {
+                    return Err(too_deep_error());
+                }
                 Payload::RawJson(text.to_string())
             }
             // An RPC call without a body is a call without arguments. (PostgREST keeps the
@@ -96,6 +135,9 @@ pub fn get_payload(
             None => {
                 let text =
                     std::str::from_utf8(body).map_err(|_| EMPTY_OR_INVALID_JSON.to_string())?;
+                if json_too_deep(text) {
+                    return Err(too_deep_error());
+                }
                 let shape = json_shape(text).ok_or_else(|| EMPTY_OR_INVALID_JSON.to_string())?;
                 processed_json(text, shape).ok_or_else(|| KEYS_MUST_MATCH.to_string())?
             }
@@ -551,6 +593,27 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_json_is_a_bad_body() {
+        let nested = |n: usize| format!("[{{\"a\": {}1{}}}]", "[".repeat(n), "]".repeat(n));
+        assert!(json(&nested(500), PayloadAction::Insert).is_ok());
+        let deep = nested(50_000);
+        let msg = "The JSON body is nested deeper than 512 levels".to_string();
+        assert_eq!(json(&deep, PayloadAction::Insert), Err(msg.clone()));
+        // Also with `columns=`, where the body otherwise goes to PostgreSQL unchecked.
+        let cols = ["a".to_string()];
+        let r = get_payload(
+            deep.as_bytes(),
+            &MediaType::ApplicationJson,
+            Some(&cols),
+            PayloadAction::Insert,
+        );
+        assert_eq!(r, Err(msg));
+        // Brackets inside strings are text.
+        let quoted = format!("{{\"a\": \"{}\\\"{}\"}}", "[".repeat(600), "{".repeat(600));
+        assert!(json(&quoted, PayloadAction::Insert).is_ok());
+    }
+
+    #[test]
     fn json_raw_text_is_kept() {
         let body = "  {\"n\": 123456789012345678901234567890, \"f\": 1e400, \"s\": \"\\u00e9\"}\n";
         assert_eq!(
@@ -622,8 +685,8 @@ mod tests {
     }
 
     #[test]
-    fn json_deep_nesting_is_fine() {
-        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(5000), "]".repeat(5000));
+    fn json_nesting_within_the_limit_is_skimmed() {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(500), "]".repeat(500));
         assert_eq!(json(&deep, PayloadAction::Insert).unwrap().1, keys(&["a"]));
     }
 

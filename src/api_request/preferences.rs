@@ -86,16 +86,6 @@ impl PreferCount {
             Self::Estimated => "count=estimated",
         }
     }
-
-    /// Whether a `count(*)` has to run (`shouldCount`).
-    pub fn should_count(count: Option<PreferCount>) -> bool {
-        matches!(count, Some(Self::Exact) | Some(Self::Estimated))
-    }
-
-    /// Whether the planner's estimate is needed (`shouldExplainCount`).
-    pub fn should_explain_count(count: Option<PreferCount>) -> bool {
-        matches!(count, Some(Self::Planned) | Some(Self::Estimated))
-    }
 }
 
 impl PreferTransaction {
@@ -265,15 +255,6 @@ impl Preferences {
             None
         } else {
             Some(values.join(", "))
-        }
-    }
-
-    /// The `Invalid preferences: ...` details for PGRST122, when there are invalid items.
-    pub fn invalid_details(&self) -> Option<String> {
-        if self.invalid.is_empty() {
-            None
-        } else {
-            Some(format!("Invalid preferences: {}", self.invalid.join(", ")))
         }
     }
 }
@@ -467,21 +448,6 @@ mod tests {
     }
 
     #[test]
-    fn count_helpers() {
-        assert!(PreferCount::should_count(Some(PreferCount::Exact)));
-        assert!(PreferCount::should_count(Some(PreferCount::Estimated)));
-        assert!(!PreferCount::should_count(Some(PreferCount::Planned)));
-        assert!(!PreferCount::should_count(None));
-        assert!(PreferCount::should_explain_count(Some(
-            PreferCount::Planned
-        )));
-        assert!(PreferCount::should_explain_count(Some(
-            PreferCount::Estimated
-        )));
-        assert!(!PreferCount::should_explain_count(Some(PreferCount::Exact)));
-    }
-
-    #[test]
     fn applied_header_order() {
         assert_eq!(Preferences::default().applied_header(), None);
         let p = from_headers(
@@ -506,10 +472,14 @@ mod tests {
     #[test]
     fn invalid_details_text() {
         let p = from_headers(true, ["foo, bar=baz"]);
+        let e =
+            crate::error::Error::from(crate::error::ApiRequestError::InvalidPreferences(p.invalid));
         assert_eq!(
-            p.invalid_details().as_deref(),
-            Some("Invalid preferences: foo, bar=baz")
+            e.details(),
+            Some(serde_json::Value::String(
+                "Invalid preferences: foo, bar=baz".into()
+            ))
         );
-        assert_eq!(Preferences::default().invalid_details(), None);
+        assert!(Preferences::default().invalid.is_empty());
     }
 }

@@ -234,10 +234,6 @@ pub enum RangeError {
 }
 
 impl RangeError {
-    pub fn message(&self) -> &'static str {
-        "Requested range not satisfiable"
-    }
-
     pub fn details(&self) -> String {
         match self {
             RangeError::NegativeLimit => "Limit should be greater than or equal to zero.".to_string(),
@@ -259,38 +255,6 @@ pub enum TopLevelRangeError {
     InvalidRange(RangeError),
     /// PGRST114, HTTP 400.
     PutLimitNotAllowed,
-}
-
-impl TopLevelRangeError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            TopLevelRangeError::InvalidRange(_) => "PGRST103",
-            TopLevelRangeError::PutLimitNotAllowed => "PGRST114",
-        }
-    }
-
-    pub fn status(&self) -> u16 {
-        match self {
-            TopLevelRangeError::InvalidRange(_) => 416,
-            TopLevelRangeError::PutLimitNotAllowed => 400,
-        }
-    }
-
-    pub fn message(&self) -> &'static str {
-        match self {
-            TopLevelRangeError::InvalidRange(e) => e.message(),
-            TopLevelRangeError::PutLimitNotAllowed => {
-                "limit/offset querystring parameters are not allowed for PUT"
-            }
-        }
-    }
-
-    pub fn details(&self) -> Option<String> {
-        match self {
-            TopLevelRangeError::InvalidRange(e) => Some(e.details()),
-            TopLevelRangeError::PutLimitNotAllowed => None,
-        }
-    }
 }
 
 /// Combines the `Range` header with the top-level `limit`/`offset` (PostgREST's `getRanges`).
@@ -586,17 +550,20 @@ mod tests {
             .details(),
             "An offset of 1 was requested, but there are only 0 rows."
         );
-        let e = TopLevelRangeError::InvalidRange(RangeError::NegativeLimit);
+        use crate::error::{ApiRequestError, Error};
+        let e = Error::from(ApiRequestError::InvalidRange(RangeError::NegativeLimit));
         assert_eq!(
-            (e.code(), e.status(), e.message()),
+            (e.code().as_str(), e.status(), e.message().as_str()),
             ("PGRST103", 416, "Requested range not satisfiable")
         );
-        let p = TopLevelRangeError::PutLimitNotAllowed;
-        assert_eq!(p.code(), "PGRST114");
-        assert_eq!(p.status(), 400);
+        let p = Error::from(ApiRequestError::PutLimitNotAllowed);
         assert_eq!(
-            p.message(),
-            "limit/offset querystring parameters are not allowed for PUT"
+            (p.code().as_str(), p.status(), p.message().as_str()),
+            (
+                "PGRST114",
+                400,
+                "limit/offset querystring parameters are not allowed for PUT"
+            )
         );
         assert_eq!(p.details(), None);
     }

@@ -187,14 +187,32 @@ pub enum Returning {
     Columns(Vec<String>),
 }
 
+/// The rows a limited PATCH/DELETE changes: the page `range` of the filtered rows in
+/// `order` (PostgREST 12's limited update/delete). The rows are matched back on the order
+/// fields, which must identify a row; more changed rows than the limit abort (PGRST110).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MutatePlan {
+pub(crate) struct MutateLimit {
+    pub order: Vec<CoercibleOrderTerm>,
+    pub range: Range,
+}
+
+impl MutateLimit {
+    /// The most rows the mutation may change.
+    pub fn max_rows(&self) -> Option<i64> {
+        self.range.limit()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MutatePlan {
     Insert {
         schema: String,
         relation: String,
         columns: Vec<TypedColumn>,
         body: String,
         returning: Returning,
+        /// Primary key columns reported in `Location` (`return=headers-only`); empty: none.
+        location: Vec<String>,
     },
     Update {
         schema: String,
@@ -202,14 +220,33 @@ pub enum MutatePlan {
         columns: Vec<TypedColumn>,
         body: String,
         filters: Vec<CoercibleLogicTree>,
+        limit: Option<MutateLimit>,
         returning: Returning,
     },
     Delete {
         schema: String,
         relation: String,
         filters: Vec<CoercibleLogicTree>,
+        limit: Option<MutateLimit>,
         returning: Returning,
     },
+}
+
+impl MutatePlan {
+    pub fn relation(&self) -> &str {
+        match self {
+            MutatePlan::Insert { relation, .. }
+            | MutatePlan::Update { relation, .. }
+            | MutatePlan::Delete { relation, .. } => relation,
+        }
+    }
+
+    pub fn limit(&self) -> Option<&MutateLimit> {
+        match self {
+            MutatePlan::Insert { .. } => None,
+            MutatePlan::Update { limit, .. } | MutatePlan::Delete { limit, .. } => limit.as_ref(),
+        }
+    }
 }
 
 /// Which count the client asked for.
@@ -237,8 +274,6 @@ pub enum ActionPlan {
         read: ReadPlan,
         aggregate: Aggregate,
         media: MediaType,
-        /// Primary key, for the Location header of `return=headers-only`.
-        pk: Vec<String>,
         count: CountPlan,
     },
     /// OPTIONS on `/`, or on a relation once its privileges are known.
@@ -251,7 +286,6 @@ pub enum ActionPlan {
         insertable: bool,
         updatable: bool,
         deletable: bool,
-        has_pk: bool,
     },
 }
 
@@ -313,7 +347,6 @@ pub fn action_plan(
                     Aggregate::None
                 },
                 media,
-                pk: table.pk.clone(),
                 count: count_plan(&api.preferences),
             })
         }
@@ -325,7 +358,6 @@ pub fn action_plan(
                 insertable: table.insertable,
                 updatable: table.updatable,
                 deletable: table.deletable,
-                has_pk: !table.pk.is_empty(),
             })
         }
         Action::Routine { .. } | Action::RoutineInfo { .. } => {
@@ -361,21 +393,18 @@ impl ActionPlan {
             insertable,
             updatable,
             deletable,
-            has_pk,
             ..
         } = self
         else {
             return self;
         };
+        // PUT is left out until single-row upserts are served.
         let mut allow = vec!["OPTIONS"];
         if p.select {
             allow.push("GET,HEAD");
         }
         if insertable && p.insert {
             allow.push("POST");
-        }
-        if insertable && updatable && has_pk && p.insert && p.update {
-            allow.push("PUT");
         }
         if updatable && p.update {
             allow.push("PATCH");
@@ -720,15 +749,18 @@ fn mutate_plan(
 ) -> Result<MutatePlan, Error> {
     let schema = table.schema.clone();
     let relation = table.name.clone();
-    let returning = returning(
-        api,
-        read,
-        if mutation == Mutation::Create {
-            &table.pk
-        } else {
-            &[]
-        },
-    );
+    let headers_only = api.preferences.representation == Some(PreferRepresentation::HeadersOnly);
+    let location = if mutation == Mutation::Create && headers_only {
+        table.pk.clone()
+    } else {
+        Vec::new()
+    };
+    let returning = returning(api, read, &location);
+    // `limit`/`offset` pick the rows to change; PGRST109 already required an order.
+    let limit = (read.range != Range::ALL).then(|| MutateLimit {
+        order: read.order.clone(),
+        range: read.range,
+    });
     match mutation {
         Mutation::Create => Ok(MutatePlan::Insert {
             schema,
@@ -736,6 +768,7 @@ fn mutate_plan(
             columns: typed_columns(api, table)?,
             body: body_as_array(api),
             returning,
+            location,
         }),
         Mutation::Update => Ok(MutatePlan::Update {
             schema,
@@ -743,12 +776,14 @@ fn mutate_plan(
             columns: typed_columns(api, table)?,
             body: body_as_array(api),
             filters: read.filters.clone(),
+            limit,
             returning,
         }),
         Mutation::Delete => Ok(MutatePlan::Delete {
             schema,
             relation,
             filters: read.filters.clone(),
+            limit,
             returning,
         }),
         Mutation::SingleUpsert => Err(ApiRequestError::NotImplemented(

@@ -15,7 +15,7 @@ use crate::api_request::types::{
 };
 use crate::plan::{
     Aggregate, CoercibleField, CoercibleFilter, CoercibleLogicTree, CoercibleOrderTerm, CountPlan,
-    FieldKind, MutatePlan, ReadPlan, Returning, SelectField, TypedColumn, ValueType,
+    FieldKind, MutateLimit, MutatePlan, ReadPlan, Returning, SelectField, TypedColumn, ValueType,
 };
 use sql::{SqlBuilder, Statement};
 
@@ -439,6 +439,46 @@ fn recordset(b: &mut SqlBuilder, body: &str, columns: &[TypedColumn]) {
     b.push(")");
 }
 
+/// `(SELECT <order fields> FROM t WHERE … ORDER BY … LIMIT … OFFSET …) AS pgrst_affected_rows`:
+/// the rows a limited PATCH/DELETE changes, named by their order fields.
+fn affected_rows(
+    b: &mut SqlBuilder,
+    schema: &str,
+    relation: &str,
+    filters: &[CoercibleLogicTree],
+    limit: &MutateLimit,
+) {
+    let q = Qualifier::Table(schema, relation);
+    b.push("(SELECT ");
+    for (i, o) in limit.order.iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        field(b, q, &o.field);
+        b.push(" AS ").ident(&affected_key(i));
+    }
+    b.push(" FROM ").qualified(schema, relation);
+    where_clause(b, q, filters);
+    order_by(b, q, &limit.order);
+    limit_offset(b, &limit.range);
+    b.push(") AS pgrst_affected_rows");
+}
+
+/// `AND t.<order field> = pgrst_affected_rows.<key>` for every order field (after the
+/// request's own filters, which are repeated so a non-unique order cannot reach rows the
+/// filters exclude).
+fn affected_rows_match(b: &mut SqlBuilder, q: Qualifier, limit: &MutateLimit, first: bool) {
+    for (i, o) in limit.order.iter().enumerate() {
+        b.push(if first && i == 0 { " WHERE " } else { " AND " });
+        field(b, q, &o.field);
+        b.push(" = pgrst_affected_rows.").ident(&affected_key(i));
+    }
+}
+
+fn affected_key(i: usize) -> String {
+    format!("pgrst_k{i}")
+}
+
 fn mutation(b: &mut SqlBuilder, plan: &MutatePlan) {
     match plan {
         MutatePlan::Insert {
@@ -447,6 +487,7 @@ fn mutation(b: &mut SqlBuilder, plan: &MutatePlan) {
             columns,
             body,
             returning: r,
+            location: _,
         } => {
             b.push("INSERT INTO ").qualified(schema, relation);
             if columns.is_empty() {
@@ -480,6 +521,7 @@ fn mutation(b: &mut SqlBuilder, plan: &MutatePlan) {
             columns,
             body,
             filters,
+            limit,
             returning: r,
         } => {
             let q = Qualifier::Table(schema, relation);
@@ -519,17 +561,33 @@ fn mutation(b: &mut SqlBuilder, plan: &MutatePlan) {
             }
             b.push(" FROM ");
             recordset(b, body, columns);
+            if let Some(l) = limit {
+                b.push(", ");
+                affected_rows(b, schema, relation, filters, l);
+            }
             where_clause(b, q, filters);
+            if let Some(l) = limit {
+                affected_rows_match(b, q, l, filters.is_empty());
+            }
             returning(b, schema, relation, r);
         }
         MutatePlan::Delete {
             schema,
             relation,
             filters,
+            limit,
             returning: r,
         } => {
+            let q = Qualifier::Table(schema, relation);
             b.push("DELETE FROM ").qualified(schema, relation);
-            where_clause(b, Qualifier::Table(schema, relation), filters);
+            if let Some(l) = limit {
+                b.push(" USING ");
+                affected_rows(b, schema, relation, filters, l);
+            }
+            where_clause(b, q, filters);
+            if let Some(l) = limit {
+                affected_rows_match(b, q, l, filters.is_empty());
+            }
             returning(b, schema, relation, r);
         }
     }
@@ -537,12 +595,15 @@ fn mutation(b: &mut SqlBuilder, plan: &MutatePlan) {
 
 /// The statement of a write: the mutation in `pgrst_source`, its representation, and the
 /// primary key of a single inserted row for `Location`.
-pub fn mutate_statement(
+pub(crate) fn mutate_statement(
     plan: &MutatePlan,
     read: &ReadPlan,
     aggregate: Aggregate,
-    location_pk: &[String],
 ) -> Statement {
+    let location_pk: &[String] = match plan {
+        MutatePlan::Insert { location, .. } => location,
+        MutatePlan::Update { .. } | MutatePlan::Delete { .. } => &[],
+    };
     let mut b = SqlBuilder::new();
     b.push("WITH pgrst_source AS (");
     mutation(&mut b, plan);

@@ -3,11 +3,10 @@
 
 use super::*;
 use crate::api_request::{user_api_request, RawRequest};
-use crate::config::{AppConfig, ClaimPathItem, TxEnd};
+use crate::config::AppConfig;
 use crate::error::Error;
 use crate::plan::{action_plan, ActionPlan, TypeRef, TypeResolver};
 use crate::schema_cache::fixtures;
-use std::time::Duration;
 
 struct FakeTypes;
 
@@ -27,24 +26,7 @@ impl TypeResolver for FakeTypes {
 }
 
 fn cfg() -> AppConfig {
-    AppConfig {
-        db_schemas: vec!["api".into()],
-        db_anon_role: Some("web_anon".into()),
-        db_extra_search_path: vec!["public".into()],
-        db_max_rows: None,
-        db_pre_request: None,
-        db_tx_end: TxEnd {
-            rollback: false,
-            allow_override: false,
-        },
-        db_pool_acquisition_timeout: Duration::from_secs(10),
-        jwt_secret: Err("unset".into()),
-        jwt_role_claim_key: vec![ClaimPathItem::Key("role".into())],
-        jwt_aud: None,
-        server_max_body_size: 1 << 20,
-        server_cors_allowed_origins: None,
-        warnings: vec![],
-    }
+    AppConfig::test_default()
 }
 
 fn plan_with(
@@ -97,19 +79,8 @@ fn write_sql(method: &str, url: &str, prefer: &str, body: &str) -> Statement {
             mutate,
             read,
             aggregate,
-            pk,
-            mutation,
             ..
-        } => {
-            let loc: &[String] = if prefer.contains("headers-only")
-                && mutation == crate::api_request::Mutation::Create
-            {
-                &pk
-            } else {
-                &[]
-            };
-            mutate_statement(&mutate, &read, aggregate, loc)
-        }
+        } => mutate_statement(&mutate, &read, aggregate),
         other => panic!("not a write: {other:?}"),
     }
 }
@@ -350,6 +321,58 @@ fn update_and_delete() {
 }
 
 #[test]
+fn limited_update_and_delete() {
+    let s = write_sql("DELETE", "/todos?id=gt.0&order=id&limit=1&offset=2", "", "");
+    assert_eq!(
+        s.sql,
+        "WITH pgrst_source AS (DELETE FROM \"api\".\"todos\" USING (SELECT \"api\".\"todos\".\"id\" AS \"pgrst_k0\" \
+         FROM \"api\".\"todos\" WHERE \"api\".\"todos\".\"id\" > $1::\"pg_catalog\".\"int4\" ORDER BY \
+         \"api\".\"todos\".\"id\" LIMIT $2::pg_catalog.int8 OFFSET $3::pg_catalog.int8) AS pgrst_affected_rows WHERE \
+         \"api\".\"todos\".\"id\" > $4::\"pg_catalog\".\"int4\" AND \"api\".\"todos\".\"id\" = \
+         pgrst_affected_rows.\"pgrst_k0\" RETURNING 1) SELECT NULL::bigint AS total_result_set, \
+         pg_catalog.count(_postgrest_t) AS page_total, NULL::text AS location, NULL::text AS body, \
+         nullif(current_setting('response.headers', true), '') AS response_headers, \
+         nullif(current_setting('response.status', true), '') AS response_status FROM (SELECT * FROM pgrst_source) \
+         _postgrest_t"
+    );
+    assert_eq!(s.params, vec!["0", "1", "2", "0"]);
+    let s = write_sql(
+        "PATCH",
+        "/todos?order=due.desc,id&limit=2",
+        "return=representation",
+        r#"{"done":true}"#,
+    );
+    assert!(
+        s.sql.contains(
+            "FROM json_to_recordset($1::json) AS pgrst_body(\"done\" \"pg_catalog\".\"bool\"), (SELECT \
+             \"api\".\"todos\".\"due\" AS \"pgrst_k0\", \"api\".\"todos\".\"id\" AS \"pgrst_k1\" FROM \"api\".\"todos\" \
+             ORDER BY \"api\".\"todos\".\"due\" DESC, \"api\".\"todos\".\"id\" LIMIT $2::pg_catalog.int8 OFFSET \
+             $3::pg_catalog.int8) AS pgrst_affected_rows WHERE \"api\".\"todos\".\"due\" = pgrst_affected_rows.\"pgrst_k0\" \
+             AND \"api\".\"todos\".\"id\" = pgrst_affected_rows.\"pgrst_k1\" RETURNING \"api\".\"todos\".*"
+        ),
+        "{}",
+        s.sql
+    );
+    // Without limit/offset, an order only orders the representation.
+    let s = write_sql("DELETE", "/todos?order=id", "", "");
+    assert!(!s.sql.contains("pgrst_affected_rows"), "{}", s.sql);
+    // A limit without an order would change arbitrary rows: PGRST109.
+    for method in ["PATCH", "DELETE"] {
+        let e = plan_with(&cfg(), method, "/todos?limit=1", &[], "{}").unwrap_err();
+        assert_eq!(
+            (e.code().as_str(), e.status(), e.message()),
+            (
+                "PGRST109",
+                400,
+                "A 'limit' was applied without an explicit 'order'".to_string()
+            )
+        );
+        let e = plan_with(&cfg(), method, "/todos?offset=1", &[], "{}").unwrap_err();
+        assert_eq!(e.code(), "PGRST109");
+    }
+}
+
+#[test]
 fn planner_errors() {
     let err = |m: &str, u: &str, b: &str| plan_with(&cfg(), m, u, &[], b).unwrap_err();
     assert_eq!(err("GET", "/todo", "").code(), "PGRST205");
@@ -397,10 +420,7 @@ fn options_lists_what_the_relation_allows() {
         ActionPlan::Info { allow } => allow,
         other => panic!("{other:?}"),
     };
-    assert_eq!(
-        allow("/todos", all),
-        "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
-    );
+    assert_eq!(allow("/todos", all), "OPTIONS,GET,HEAD,POST,PATCH,DELETE");
     assert_eq!(
         allow(
             "/todos",
@@ -420,7 +440,7 @@ fn options_lists_what_the_relation_allows() {
                 ..all
             }
         ),
-        "OPTIONS,POST,PUT,PATCH,DELETE"
+        "OPTIONS,POST,PATCH,DELETE"
     );
     assert_eq!(allow("/todos_view", all), "OPTIONS,GET,HEAD");
     assert_eq!(allow("/", all), "OPTIONS,GET,HEAD");

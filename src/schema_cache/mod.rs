@@ -179,15 +179,22 @@ impl SchemaCache {
             .unwrap_or(&[])
     }
 
-    pub fn table_count(&self) -> usize {
-        self.tables.len()
-    }
-
     /// The table of `schema` most similar to `name` (≥ 0.75), for PGRST205's hint.
+    ///
+    /// Runs on the main thread, where no statement timeout applies, so the work is bounded:
+    /// a score of 0.75 needs lengths within a quarter of the longer one, which rules out
+    /// names longer than any identifier can be (and most candidates) before any distance
+    /// is computed.
     pub fn similar_table(&self, schema: &str, name: &str) -> Option<String> {
+        const MAX_IDENTIFIER_CHARS: usize = 63;
+        let len = name.chars().count();
+        if len * 3 > MAX_IDENTIFIER_CHARS * 4 {
+            return None;
+        }
         let mut best: Option<(f64, &str)> = None;
         for (s, t) in self.tables.keys() {
-            if s != schema {
+            let t_len = t.chars().count();
+            if s != schema || len.abs_diff(t_len) * 4 > len.max(t_len) {
                 continue;
             }
             let score = similarity(name, t);
@@ -320,6 +327,10 @@ mod tests {
         assert!((similarity("projecxx", "projects") - 0.75).abs() < 1e-9);
         assert!(similarity("projxxxx", "projects") < 0.75);
         assert_eq!(c.similar_table("other", "todos"), None);
+        // Long names are ruled out by length alone (no distance computed).
+        assert_eq!(c.similar_table("api", &"todos".repeat(20_000)), None);
+        assert_eq!(c.similar_table("api", "todosxx"), None);
+        assert_eq!(c.similar_table("api", "todox"), Some("todos".into()));
     }
 
     #[test]

@@ -1,0 +1,327 @@
+//! The path of one request on a worker's main thread: PostgREST's `App` and `Query`.
+//!
+//! [`App::respond`] reads top to bottom as what happens to a request once a worker has
+//! taken it: the schema cache is brought up to date, then one transaction applies the
+//! request's settings (search_path, role settings, role, claims, method, path, headers,
+//! cookies, timezone), arms the statement timeout, plans the request, calls the
+//! pre-request function, runs the one statement, resolves counts, checks the singular and
+//! limited-mutation promises and ends the transaction as `db_tx_end` and `Prefer: tx` say.
+//! The response is built from the plan and the result row after the transaction is over.
+//!
+//! Every failure, including a Rust panic anywhere on this path, becomes PostgREST's error
+//! response; the worker keeps serving.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use pgrx::PgTryBuilder;
+
+use crate::api_request::media_type::MediaType;
+use crate::api_request::preferences::{PreferHandling, PreferTransaction};
+use crate::api_request::{Action, ApiRequest, Mutation};
+use crate::config::{AppConfig, TxEnd};
+use crate::error::{ApiRequestError, Error};
+use crate::executor::{CatalogTypes, Executor, ResultSet, Tx};
+use crate::http::Request;
+use crate::plan::{self, ActionPlan, CountPlan, ReadPlan};
+use crate::query;
+use crate::response::{self, HttpResponse};
+use crate::schema_cache::{self, SchemaCache};
+
+/// What a worker's main thread keeps between requests: the executor (kept plans) and the
+/// schema cache with the generation it was loaded at.
+pub(crate) struct App {
+    config: Arc<AppConfig>,
+    cache: Option<Arc<SchemaCache>>,
+    cache_generation: u64,
+    executor: Executor,
+}
+
+impl App {
+    pub fn new(config: Arc<AppConfig>) -> App {
+        App {
+            config,
+            cache: None,
+            cache_generation: u64::MAX,
+            executor: Executor::new(),
+        }
+    }
+
+    /// New settings (SIGHUP): the exposed schemas may have changed, so reload the cache.
+    pub fn set_config(&mut self, config: Arc<AppConfig>) {
+        self.config = config;
+        self.cache_generation = u64::MAX;
+    }
+
+    /// The response to a request. Never panics: a panic anywhere in the request's path is
+    /// answered with PostgREST's 500.
+    pub fn respond(&mut self, req: &Request) -> HttpResponse {
+        let result = PgTryBuilder::new(AssertUnwindSafe(|| self.try_respond(req)))
+            .catch_others(|caught| {
+                // The executor ends its transactions itself; this only matters if a panic
+                // escaped between a transaction's start and its guard (a pgrest bug).
+                unsafe { pgrx::pg_sys::AbortCurrentTransaction() };
+                Err(crate::executor::caught_to_error(caught))
+            })
+            .execute();
+        result.unwrap_or_else(|e| HttpResponse::from_error(&e))
+    }
+
+    fn try_respond(&mut self, req: &Request) -> Result<HttpResponse, Error> {
+        req.test_panic("schema_cache");
+        let cache = self.schema_cache()?;
+        let (api, cfg) = (&req.api, &req.config);
+        if matches!(api.action, Action::SchemaInfo) {
+            // OPTIONS / needs only the schema cache, no transaction.
+            req.test_panic("options");
+            let plan = plan::action_plan(api, cfg, &cache, &mut NoTypes)?;
+            return finish(api, &plan, &ResultSet::default());
+        }
+        let read_only = api.action.is_read_only();
+        let (plan, rs) = self
+            .executor
+            .transaction(read_only, |tx| {
+                set_request_settings(tx, req, &cache)?;
+                tx.arm_statement_timeout();
+                req.test_panic("plan");
+                let plan = plan::action_plan(api, cfg, &cache, &mut CatalogTypes)?;
+                if let Some((schema, function)) = &cfg.db_pre_request {
+                    tx.run(&query::pre_request_statement(schema.as_deref(), function))?;
+                }
+                req.test_panic("statement");
+                let (plan, rs) = run_plan(tx, api, plan)?;
+                // vnd.pgrst.object promises exactly one row; otherwise 406 and nothing is kept.
+                if matches!(plan.media(), Some(MediaType::VndSingularJson { .. }))
+                    && rs.page_total != 1
+                {
+                    return Err(ApiRequestError::Singularity(rs.page_total).into());
+                }
+                let end = tx_end(api, cfg);
+                if end == TxEnd::Rollback && !read_only {
+                    // Deferred constraints still report their violations.
+                    tx.set_constraints_immediate()?;
+                }
+                Ok(((plan, rs), end))
+            })
+            .map_err(|mut e| {
+                if let Error::Pg(p) = &mut e {
+                    p.authenticated = req.auth.is_authenticated(cfg);
+                }
+                e
+            })?;
+        req.test_panic("response");
+        finish(api, &plan, &rs)
+    }
+
+    /// The schema cache, reloaded first when DDL (or `pgrest.reload()`) changed the shared
+    /// generation, or when a hot standby replayed catalog changes.
+    fn schema_cache(&mut self) -> Result<Arc<SchemaCache>, Error> {
+        let generation = crate::schema_generation();
+        let stale = generation != self.cache_generation
+            || self.cache.is_none()
+            || self.standby_catalog_changed()?;
+        if stale {
+            match self.load_schema_cache() {
+                Ok(c) => {
+                    self.cache = Some(Arc::new(c));
+                    self.cache_generation = generation;
+                }
+                Err(e) => {
+                    pgrx::log!("pgrest: could not load the schema cache: {}", e.message());
+                    // Keep serving the previous cache if there is one (PostgREST does too).
+                    if self.cache.is_none() {
+                        return Err(Error::NoSchemaCache);
+                    }
+                }
+            }
+        }
+        self.cache.clone().ok_or(Error::NoSchemaCache)
+    }
+
+    /// On a hot standby no event trigger runs: an empty transaction processes the pending
+    /// invalidations (as PostgreSQL's catch-up does) and the syscache callbacks registered by
+    /// the worker report whether the catalog changed.
+    fn standby_catalog_changed(&mut self) -> Result<bool, Error> {
+        if !crate::worker::in_recovery() {
+            return Ok(false);
+        }
+        self.executor
+            .transaction(true, |_| Ok(((), TxEnd::Commit)))?;
+        Ok(crate::worker::take_catalog_changed())
+    }
+
+    fn load_schema_cache(&mut self) -> Result<SchemaCache, Error> {
+        let stmt = query::sql::Statement {
+            sql: schema_cache::LOAD_QUERY.to_string(),
+            params: vec![
+                serde_json::to_string(&self.config.db_schemas).unwrap_or_default(),
+                serde_json::to_string(&self.config.db_extra_search_path).unwrap_or_default(),
+            ],
+        };
+        let json = self.executor.transaction(true, |tx| {
+            let row = tx.query(&stmt)?;
+            let json = row
+                .and_then(|r| r.into_iter().next().flatten())
+                .unwrap_or_default();
+            Ok((json, TxEnd::Commit))
+        })?;
+        SchemaCache::from_json(&String::from_utf8_lossy(&json))
+            .map_err(|e| Error::Internal(format!("invalid schema cache document: {e}")))
+    }
+}
+
+/// The transaction-local settings of a request, in PostgREST's order.
+fn set_request_settings(tx: &mut Tx, req: &Request, cache: &SchemaCache) -> Result<(), Error> {
+    let (api, cfg, auth) = (&req.api, &req.config, &req.auth);
+    let mut search_path = String::new();
+    for (i, s) in std::iter::once(&api.schema)
+        .chain(cfg.db_extra_search_path.iter())
+        .enumerate()
+    {
+        if i > 0 {
+            search_path.push_str(", ");
+        }
+        query::sql::quote_ident(&mut search_path, s);
+    }
+    tx.set_config("search_path", &search_path)?;
+    // Role settings go before the role switch, as PostgREST does (GRANT SET ON PARAMETER).
+    for (k, v) in cache.role_settings(&auth.role) {
+        let name = if k == "default_transaction_isolation" {
+            "transaction_isolation"
+        } else {
+            k.as_str()
+        };
+        tx.set_config(name, v)?;
+    }
+    tx.set_config("role", &auth.role)?;
+    tx.set_config("request.jwt.claims", &auth.claims_json())?;
+    tx.set_config("request.method", &api.method)?;
+    tx.set_config("request.path", &api.path)?;
+    tx.set_config("request.headers", &req.headers_json)?;
+    tx.set_config("request.cookies", &req.cookies_json)?;
+    if let Some(tz) = &api.preferences.timezone {
+        tx.set_config("timezone", tz)?;
+    }
+    Ok(())
+}
+
+/// Runs the statement of a plan and reads its result row, with the total to report.
+fn run_plan(
+    tx: &mut Tx,
+    api: &ApiRequest,
+    plan: ActionPlan,
+) -> Result<(ActionPlan, ResultSet), Error> {
+    let rs = match &plan {
+        ActionPlan::Read {
+            read,
+            aggregate,
+            count,
+            max_rows,
+            ..
+        } => {
+            let mut rs =
+                tx.main_statement(&query::read_statement(read, *aggregate, *count, *max_rows))?;
+            rs.total_result_set = read_total(tx, read, *count, *max_rows, rs.total_result_set)?;
+            rs
+        }
+        ActionPlan::Mutate {
+            mutation,
+            mutate,
+            read,
+            aggregate,
+            count,
+            ..
+        } => {
+            let mut rs = tx.main_statement(&query::mutate_statement(mutate, read, *aggregate))?;
+            let changed = rs.page_total;
+            if let Some(max) = mutate.limit().and_then(|l| l.max_rows()) {
+                if changed > max {
+                    return Err(ApiRequestError::OffLimitsChanges { changed, max }.into());
+                }
+            }
+            if matches!(mutation, Mutation::Update | Mutation::Delete)
+                && api.preferences.handling == Some(PreferHandling::Strict)
+            {
+                if let Some(max) = api.preferences.max_affected {
+                    if changed > max {
+                        return Err(ApiRequestError::MaxAffectedViolation(changed).into());
+                    }
+                }
+            }
+            // Only exact and estimated counts report a total on writes (PostgREST's shouldCount).
+            rs.total_result_set =
+                matches!(count, CountPlan::Exact | CountPlan::Estimated).then_some(changed);
+            rs
+        }
+        ActionPlan::RelationInfo {
+            schema, relation, ..
+        } => {
+            let row = tx
+                .query(&query::privileges_statement(schema, relation))?
+                .unwrap_or_default();
+            let flag =
+                |i: usize| row.get(i).cloned().flatten().as_deref() == Some(b"true".as_slice());
+            let privileges = plan::Privileges {
+                select: flag(0),
+                insert: flag(1),
+                update: flag(2),
+                delete: flag(3),
+            };
+            return Ok((plan.with_privileges(privileges), ResultSet::default()));
+        }
+        ActionPlan::Info { .. } => ResultSet::default(),
+    };
+    Ok((plan, rs))
+}
+
+/// The total a read reports: the statement counts exactly (and `estimated` below
+/// `db_max_rows`); `planned` and `estimated` beyond it ask the planner.
+fn read_total(
+    tx: &mut Tx,
+    read: &ReadPlan,
+    count: CountPlan,
+    max_rows: Option<i64>,
+    counted: Option<i64>,
+) -> Result<Option<i64>, Error> {
+    Ok(match count {
+        CountPlan::Planned => tx.planned_rows(&query::count_statement(read))?,
+        CountPlan::Estimated => match (max_rows, counted) {
+            (Some(max), Some(total)) if total > max => {
+                let planned = tx.planned_rows(&query::count_statement(read))?;
+                Some(planned.map_or(total, |p| p.max(total)))
+            }
+            _ => counted,
+        },
+        CountPlan::Exact | CountPlan::None => counted,
+    })
+}
+
+/// `Prefer: tx` when the configuration lets it choose, else `db_tx_end`.
+fn tx_end(api: &ApiRequest, cfg: &AppConfig) -> TxEnd {
+    match api.preferences.transaction {
+        Some(PreferTransaction::Rollback) => TxEnd::Rollback,
+        Some(PreferTransaction::Commit) => TxEnd::Commit,
+        None => cfg.db_tx_end,
+    }
+}
+
+/// Builds the response and logs the framing headers `response.headers` was denied.
+fn finish(api: &ApiRequest, plan: &ActionPlan, rs: &ResultSet) -> Result<HttpResponse, Error> {
+    let (response, dropped) = response::action_response(api, plan, rs)?;
+    for name in dropped {
+        pgrx::warning!(
+            "pgrest: ignoring the header \"{name}\" set through response.headers: only the \
+             HTTP layer frames responses"
+        );
+    }
+    Ok(response)
+}
+
+/// OPTIONS plans never cast, so they need no catalog access.
+struct NoTypes;
+
+impl plan::TypeResolver for NoTypes {
+    fn resolve(&mut self, name: &str) -> Result<plan::TypeRef, Error> {
+        Err(Error::Internal(format!("unexpected cast to {name}")))
+    }
+}
