@@ -52,7 +52,8 @@ test-pg:
 
 test-e2e:
 	@$(CLUSTER) stop $(DEMO_DIR)
-	cargo pgrx install --pg-config $(PG_CONFIG) $(if $(filter 0,$(shell id -u)),,--sudo)
+	@# test_hooks: requests may ask for a panic at a given stage (tests/server.rs).
+	cargo pgrx install --pg-config $(PG_CONFIG) --features test_hooks $(if $(filter 0,$(shell id -u)),,--sudo)
 	cargo test -p pgrest-e2e -- --test-threads=4
 
 ## Throughput and latency against pgbench in the same run (see .ci/bench.sh)

@@ -4,6 +4,8 @@
 #   (a) the bare SQL statement pgrest generates for that request, and
 #   (b) what an external-pool server (PostgREST) sends: BEGIN; set_config batch; query; COMMIT.
 # Prints req/s, p99 latency, the ratios, and the RSS of each pgrest worker before and after.
+# Then the head-of-line figure: fast GETs (8 keep-alive connections) while one client loops
+# over a 2 s read, p50/p99/max latency.
 # Expects the release build to be installed (the Makefile does that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,8 @@ SELECT g, g % 3 = 0, 'task number ' || g, CASE WHEN g % 2 = 0 THEN 1 ELSE 42 END
 FROM generate_series(1, $ROWS) g;
 SELECT setval('api.todos_id_seq', $ROWS);
 VACUUM ANALYZE api.todos;
+CREATE OR REPLACE VIEW api.bench_slow AS SELECT pg_sleep(2)::text AS slept;
+GRANT SELECT ON api.bench_slow TO web_anon;
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_anon') THEN
     CREATE ROLE bench_anon LOGIN INHERIT IN ROLE web_anon;
@@ -117,3 +121,20 @@ awk -v p="$P_RPS" -v a="$A_TPS" -v b="$B_TPS" 'BEGIN {
   printf "pgrest / (a) = %.2fx   (target 0.7x)\n", p / a
   printf "pgrest / (b) = %.2fx   (target 1.0x)\n", p / b
 }'
+
+# Head-of-line: one client loops over a 2 s read while wrk runs GETs by primary key.
+HOL_SECONDS=${BENCH_HOL_SECONDS:-10}
+( end=$((SECONDS + HOL_SECONDS + 1))
+  while [ $SECONDS -lt $end ]; do curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/bench_slow"; done ) &
+SLOW_PID=$!
+sleep 0.3
+wrk -t2 -c8 -d"${HOL_SECONDS}s" --latency -s "$WORK/get.lua" "http://127.0.0.1:$HTTP_PORT" >"$WORK/hol.out" 2>&1
+wait $SLOW_PID || true
+ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms/,"",v) } else if (v ~ /s$/) { sub(/s/,"",v); v=v*1000 }; printf "%.2f", v }'; }
+HOL_P50=$(ms "$(awk '$1 == "50%" {print $2}' "$WORK/hol.out")")
+HOL_P99=$(ms "$(awk '$1 == "99%" {print $2}' "$WORK/hol.out")")
+HOL_MAX=$(ms "$(awk '$1 == "Latency" {print $4; exit}' "$WORK/hol.out")")
+HOL_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/hol.out")
+echo
+echo "head-of-line: GET by primary key on 8 connections while one client loops over a 2 s read"
+printf '  %.0f req/s   p50 %s ms   p99 %s ms   max %s ms   (target: max < 100 ms)\n' "$HOL_RPS" "$HOL_P50" "$HOL_P99" "$HOL_MAX"

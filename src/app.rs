@@ -309,7 +309,9 @@ fn tx_end(api: &ApiRequest, cfg: &AppConfig) -> TxEnd {
 fn finish(api: &ApiRequest, plan: &ActionPlan, rs: &ResultSet) -> Result<HttpResponse, Error> {
     let (response, dropped) = response::action_response(api, plan, rs)?;
     for name in dropped {
-        pgrx::warning!(
+        // At LOG like pgrest's other operational messages (log_min_messages ranks LOG above
+        // WARNING, so stricter settings still show it).
+        pgrx::log!(
             "pgrest: ignoring the header \"{name}\" set through response.headers: only the \
              HTTP layer frames responses"
         );

@@ -127,8 +127,8 @@ pub struct Shared {
     pub main_done: AtomicBool,
     open_connections: AtomicUsize,
     connection_closed: Notify,
-    /// Idle connections to other workers' inboxes.
-    peers: Mutex<Vec<Vec<UnixStream>>>,
+    /// Idle connections to other workers' inboxes, with the incarnation they were made for.
+    peers: Mutex<Vec<Vec<(u32, UnixStream)>>>,
 }
 
 impl Shared {
@@ -248,7 +248,11 @@ impl Shared {
             epoch,
             parts: parts.clone(),
         });
-        let pooled = self.peers.lock().ok().and_then(|mut p| p[executor].pop());
+        // A connection made for an earlier incarnation of the worker leads nowhere.
+        let pooled = self.peers.lock().ok().and_then(|mut p| {
+            p[executor].retain(|(e, _)| *e == epoch);
+            p[executor].pop().map(|(_, c)| c)
+        });
         let conn = match pooled {
             Some(c) => Ok(c),
             None => forward::connect(self.endpoints.postmaster_pid, executor),
@@ -267,7 +271,7 @@ impl Shared {
             Some((response, c)) => {
                 if let Ok(mut p) = self.peers.lock() {
                     if p[executor].len() < IDLE_PEER_CONNECTIONS {
-                        p[executor].push(c);
+                        p[executor].push((epoch, c));
                     }
                 }
                 response
