@@ -123,7 +123,10 @@ fn reset_limited(c: &Cluster) {
 }
 
 fn limited_ids(c: &Cluster) -> Vec<String> {
-    sql_rows(c, "select id || ':' || name from api.sv_limited order by id")
+    sql_rows(
+        c,
+        "select id || ':' || name from api.sv_limited order by id",
+    )
 }
 
 #[test]
@@ -438,7 +441,10 @@ fn a_panic_at_any_stage_is_a_500_and_the_worker_lives() {
         assert_status(&c.get("/todos?id=eq.1"), 200);
     }
     // The panicking statement's transaction was rolled back.
-    assert_eq!(c.psql("select count(*) from api.sv_items where id = 99"), "0");
+    assert_eq!(
+        c.psql("select count(*) from api.sv_items where id = 99"),
+        "0"
+    );
     assert_eq!(c.worker_pids(), pids);
 }
 
@@ -534,7 +540,12 @@ fn framing_headers_from_response_headers_are_dropped() {
         .unwrap();
     assert_status(&r, 200);
     assert_header(&r, "X-Sv", "kept");
-    assert_eq!(r.headers_named("Transfer-Encoding").len(), 0, "{}", r.describe());
+    assert_eq!(
+        r.headers_named("Transfer-Encoding").len(),
+        0,
+        "{}",
+        r.describe()
+    );
     assert_ne!(r.header("Content-Length"), Some("1"));
     assert_eq!(assert_json_array(&r).len(), 1);
     // The connection is still in step: the next request on it is answered normally.
@@ -591,7 +602,11 @@ fn a_huge_relation_name_gets_its_404_quickly() {
         assert_eq!(e["hint"], Value::Null);
     }
     // 20 requests; the unbounded suggestion cost ~0.2 s each on a few hundred tables.
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(
         assert_error(&c.get("/sv_itemz"), 404, "PGRST205")["hint"],
         "Perhaps you meant the table 'api.sv_items'"

@@ -16,7 +16,7 @@
 
 pub(crate) mod forward;
 pub(crate) mod io;
-// TEMP pub(crate) mod request_line;
+pub(crate) mod normalize;
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -485,7 +485,7 @@ async fn accept_loop(
                 async move { Ok::<_, Infallible>(handle(&shared, req).await) }
             });
             let io = io::WriteTimeout::new(
-                stream, // TEMP request_line
+                normalize::NormalizeTarget::new(stream),
                 cfg.server_write_timeout,
             );
             let conn = http1::Builder::new()
