@@ -11,7 +11,11 @@
 //!   `Busy` with exactly one request that some HTTP thread is bringing or it is running.
 //! - A request read by worker `o`'s HTTP thread goes to `o`'s own main thread if it is idle,
 //!   else to any idle one; when every main thread is busy it waits as a ticket in one
-//!   server-wide FIFO queue (bounded: beyond `pgrest.db_pool_max_waiting`, 503).
+//!   server-wide FIFO queue (bounded: beyond `pgrest.db_pool_max_waiting`, 503). If `o`'s
+//!   main thread only just started its request (less than [`SOFT_WAIT_NS`] ago), the new
+//!   request queues for it first and moves to an idle main thread only when that time is up
+//!   (`promote`): under load most requests then stay in the process that read them, while a
+//!   long request delays the ones behind it by at most that much.
 //! - A main thread that finishes takes the oldest ticket. Within [`LOCALITY_WINDOW_NS`] of
 //!   the oldest it prefers a ticket its own HTTP thread read, which saves the hop between
 //!   processes under full load; no request waits more than that window longer than FIFO.
@@ -33,6 +37,9 @@ pub(crate) const MAX_WAITING: usize = 4096;
 pub(crate) const LOCALITY_WINDOW_NS: u64 = 2_000_000;
 /// How many waiting requests a freed main thread looks at for one of its own.
 const LOCALITY_SCAN: usize = 64;
+/// A request whose own worker's main thread became busy less than this long ago waits for
+/// it rather than moving to another worker at once; past it, it moves to an idle one.
+pub(crate) const SOFT_WAIT_NS: u64 = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -86,6 +93,8 @@ struct Mailbox {
 
 struct PoolData {
     state: [State; MAX_WORKERS],
+    /// When each main thread last became busy (CLOCK_MONOTONIC ns).
+    busy_since: [u64; MAX_WORKERS],
     epoch: [u32; MAX_WORKERS],
     /// FIFO ring of tickets; `head`/`tail` count up forever (index = count % MAX_WAITING).
     /// Cancelled or granted tickets stay as dead entries until passed or compacted.
@@ -103,8 +112,10 @@ pub(crate) enum Dispatch {
     Local,
     /// To another worker's main thread (now reserved for it).
     Forward { executor: usize, epoch: u32 },
-    /// Every main thread is busy: it waits as a ticket.
-    Queued,
+    /// It waits as a ticket: every main thread is busy, or (`promote`) the reading worker's
+    /// own main thread only just became busy; then call [`Pool::promote`] after
+    /// [`SOFT_WAIT_NS`].
+    Queued { promote: bool },
     /// Every main thread is busy and the queue is full.
     Full,
 }
@@ -136,6 +147,7 @@ impl Default for Pool {
             lock: AtomicU32::new(0),
             data: UnsafeCell::new(PoolData {
                 state: [State::Offline; MAX_WORKERS],
+                busy_since: [0; MAX_WORKERS],
                 epoch: [0; MAX_WORKERS],
                 ring: [Ticket::EMPTY; MAX_WAITING],
                 head: 0,
@@ -209,7 +221,12 @@ impl Pool {
     /// released (route each returned [`Next`]).
     pub fn register(&self, w: usize) -> (u32, Vec<Next>) {
         self.with(|d| {
-            d.epoch[w] = d.epoch[w].wrapping_add(1);
+            // After a crash restart the pool is new while old frames may still sit in an
+            // inbox's backlog: start from the clock so incarnations never repeat.
+            d.epoch[w] = match d.epoch[w] {
+                0 => (now_ns() as u32).max(1),
+                e => e.wrapping_add(1).max(1),
+            };
             d.state[w] = State::Offline;
             let released = d.purge(w);
             (d.epoch[w], released)
@@ -251,33 +268,46 @@ impl Pool {
         })
     }
 
-    /// Places a request that worker `origin` just read (`seq` unique within the worker).
-    pub fn dispatch(&self, origin: usize, seq: u64, since: u64, max_waiting: usize) -> Dispatch {
+    /// Places a request that worker `origin` just read (`seq` unique within the worker) at
+    /// time `now`.
+    pub fn dispatch(&self, origin: usize, seq: u64, now: u64, max_waiting: usize) -> Dispatch {
         self.with(|d| {
             if d.state[origin] == State::Idle {
                 d.state[origin] = State::Busy;
+                d.busy_since[origin] = now;
                 return Dispatch::Local;
             }
-            if let Some(w) = (0..MAX_WORKERS).find(|&w| d.state[w] == State::Idle) {
-                d.state[w] = State::Busy;
-                return Dispatch::Forward {
-                    executor: w,
-                    epoch: d.epoch[w],
-                };
+            let own_just_started = d.state[origin] == State::Busy
+                && now.saturating_sub(d.busy_since[origin]) < SOFT_WAIT_NS;
+            if !own_just_started {
+                if let Some(f) = d.take_idle(now) {
+                    return f;
+                }
             }
-            if d.push(
-                Ticket {
-                    live: true,
-                    origin: origin as u16,
-                    seq,
-                    since,
-                },
-                max_waiting,
-            ) {
-                Dispatch::Queued
+            let ticket = Ticket {
+                live: true,
+                origin: origin as u16,
+                seq,
+                since: now,
+            };
+            if d.push(ticket, max_waiting) {
+                Dispatch::Queued {
+                    promote: own_just_started,
+                }
             } else {
                 Dispatch::Full
             }
+        })
+    }
+
+    /// A request that waited [`SOFT_WAIT_NS`] for its own worker moves to an idle main
+    /// thread, if there is one and the request still waits.
+    pub fn promote(&self, origin: usize, seq: u64, now: u64) -> Option<Dispatch> {
+        self.with(|d| {
+            if !(0..MAX_WORKERS).any(|w| d.state[w] == State::Idle) || !d.cancel(origin, seq) {
+                return None;
+            }
+            d.take_idle(now)
         })
     }
 
@@ -299,6 +329,17 @@ impl Pool {
 }
 
 impl PoolData {
+    /// Reserves an idle main thread, if any.
+    fn take_idle(&mut self, now: u64) -> Option<Dispatch> {
+        let w = (0..MAX_WORKERS).find(|&w| self.state[w] == State::Idle)?;
+        self.state[w] = State::Busy;
+        self.busy_since[w] = now;
+        Some(Dispatch::Forward {
+            executor: w,
+            epoch: self.epoch[w],
+        })
+    }
+
     fn release(&mut self, executor: usize, me: usize) -> Next {
         if self.state[executor] == State::Offline {
             return Next::Idle;
@@ -308,6 +349,7 @@ impl PoolData {
             return Next::Idle;
         };
         self.state[executor] = State::Busy;
+        self.busy_since[executor] = now_ns();
         let g = Grant {
             seq: t.seq,
             executor,
@@ -442,11 +484,16 @@ impl PoolData {
 mod tests {
     use super::*;
 
-    /// A pool with `n` registered, ready workers.
+    const MS: u64 = 1_000_000;
+
+    const QUEUED: Dispatch = Dispatch::Queued { promote: false };
+
+    /// A pool with `n` registered, ready workers, all in incarnation 1 (as if restarted).
     fn pool(n: usize) -> Box<Pool> {
         let p = Box::<Pool>::default();
         for w in 0..n {
-            p.register(w);
+            p.with(|d| d.epoch[w] = u32::MAX);
+            assert_eq!(p.register(w).0, 1);
             assert_eq!(p.ready(w), Next::Idle);
         }
         p
@@ -460,37 +507,67 @@ mod tests {
         })
     }
 
+    fn forward(executor: usize) -> Dispatch {
+        Dispatch::Forward { executor, epoch: 1 }
+    }
+
+    #[test]
+    fn a_new_pool_numbers_incarnations_from_the_clock() {
+        let p = Box::<Pool>::default();
+        let (first, _) = p.register(0);
+        assert!(first > 1, "{first}");
+        assert_eq!(p.register(0).0, first.wrapping_add(1).max(1));
+    }
+
+    // Times are offsets from the real clock (`b`): `release` reads the clock itself.
+
     #[test]
     fn own_idle_worker_first_then_any_idle_then_the_queue() {
         let p = pool(3);
-        assert_eq!(p.dispatch(1, 1, 10, 100), Dispatch::Local);
+        let b = now_ns();
+        assert_eq!(p.dispatch(1, 1, b + 10 * MS, 100), Dispatch::Local);
+        // Worker 1's main thread has been busy for 2 ms: straight to an idle one.
+        assert_eq!(p.dispatch(1, 2, b + 12 * MS, 100), forward(0));
+        assert_eq!(p.dispatch(1, 3, b + 14 * MS, 100), forward(2));
+        assert_eq!(p.dispatch(1, 4, b + 16 * MS, 100), QUEUED);
+        assert_eq!(p.dispatch(0, 5, b + 17 * MS, 2), QUEUED);
+        assert_eq!(p.dispatch(0, 6, b + 18 * MS, 2), Dispatch::Full);
+    }
+
+    #[test]
+    fn a_request_first_waits_briefly_for_its_own_worker() {
+        let p = pool(2);
+        let b = now_ns();
+        assert_eq!(p.dispatch(0, 1, b, 100), Dispatch::Local);
+        // Worker 0 only just started: the next request of worker 0 queues for it ...
         assert_eq!(
-            p.dispatch(1, 2, 11, 100),
-            Dispatch::Forward {
-                executor: 0,
-                epoch: 1
-            }
+            p.dispatch(0, 2, b + 100, 100),
+            Dispatch::Queued { promote: true }
         );
-        assert_eq!(
-            p.dispatch(1, 3, 12, 100),
-            Dispatch::Forward {
-                executor: 2,
-                epoch: 1
-            }
-        );
-        assert_eq!(p.dispatch(1, 4, 13, 100), Dispatch::Queued);
-        assert_eq!(p.dispatch(0, 5, 14, 2), Dispatch::Queued);
-        assert_eq!(p.dispatch(0, 6, 15, 2), Dispatch::Full);
+        // ... and worker 0 takes it when done, although worker 1 was idle all along.
+        assert_eq!(p.release(0, 1, 0), mine(2, 0));
+        // Another one; this time worker 0 is slow: after the soft wait it moves to worker 1.
+        let t = now_ns();
+        assert_eq!(p.dispatch(0, 3, t, 100), Dispatch::Queued { promote: true });
+        assert_eq!(p.promote(0, 3, t + 2 * MS), Some(forward(1)));
+        // Already moved: nothing left to promote or withdraw.
+        assert_eq!(p.promote(0, 3, t + 3 * MS), None);
+        assert!(!p.cancel(0, 3));
+        // With no idle main thread, the request keeps waiting in the queue.
+        assert_eq!(p.dispatch(1, 4, t, 100), Dispatch::Queued { promote: true });
+        assert_eq!(p.promote(1, 4, t + 2 * MS), None);
+        assert!(p.cancel(1, 4));
     }
 
     #[test]
     fn freed_workers_take_the_oldest_request() {
         let p = pool(2);
-        p.dispatch(0, 1, 0, 100);
-        p.dispatch(0, 2, 0, 100);
+        let b = now_ns();
+        p.dispatch(0, 1, b, 100);
+        p.dispatch(0, 2, b + 5 * MS, 100);
         // Both busy: requests of worker 1 and 0 wait, oldest first.
-        assert_eq!(p.dispatch(1, 10, 1_000, 100), Dispatch::Queued);
-        assert_eq!(p.dispatch(0, 3, 5_000_000, 100), Dispatch::Queued);
+        assert_eq!(p.dispatch(1, 10, b + 10 * MS, 100), QUEUED);
+        assert_eq!(p.dispatch(0, 3, b + 15 * MS, 100), QUEUED);
         // Worker 0 frees up: worker 1's request is older by more than the window.
         assert_eq!(p.release(0, 1, 0), Next::Posted { origin: 1 });
         assert_eq!(
@@ -506,23 +583,18 @@ mod tests {
         assert_eq!(p.release(1, 1, 1), Next::Posted { origin: 0 });
         // Nothing waits any more.
         assert_eq!(p.release(0, 1, 0), Next::Idle);
-        assert_eq!(
-            p.dispatch(1, 11, 0, 100),
-            Dispatch::Forward {
-                executor: 0,
-                epoch: 1
-            }
-        );
+        assert_eq!(p.dispatch(1, 11, b + 30 * MS, 100), forward(0));
     }
 
     #[test]
     fn a_freed_worker_prefers_its_own_requests_within_the_window() {
         let p = pool(2);
-        p.dispatch(0, 1, 0, 100);
-        p.dispatch(1, 1, 0, 100);
-        p.dispatch(1, 2, 1_000_000, 100);
-        p.dispatch(0, 2, 1_500_000, 100);
-        p.dispatch(0, 3, 9_000_000, 100);
+        let b = now_ns();
+        p.dispatch(0, 1, b, 100);
+        p.dispatch(1, 1, b, 100);
+        p.dispatch(1, 2, b + 10 * MS, 100);
+        p.dispatch(0, 2, b + 10 * MS + MS / 2, 100);
+        p.dispatch(0, 3, b + 18 * MS, 100);
         // Worker 0's request 2 is younger than worker 1's by 0.5 ms: it goes first.
         assert_eq!(p.release(0, 1, 0), mine(2, 0));
         // Worker 0's request 3 is 8 ms younger than worker 1's request 2: FIFO.
@@ -534,9 +606,10 @@ mod tests {
     #[test]
     fn withdrawn_requests_are_skipped() {
         let p = pool(1);
-        p.dispatch(0, 1, 0, 100);
+        let b = now_ns();
+        p.dispatch(0, 1, b, 100);
         for seq in 2..6 {
-            assert_eq!(p.dispatch(0, seq, seq, 100), Dispatch::Queued);
+            assert_eq!(p.dispatch(0, seq, b + seq * MS, 100), QUEUED);
         }
         assert!(p.cancel(0, 2));
         assert!(!p.cancel(0, 2));
@@ -551,17 +624,21 @@ mod tests {
     #[test]
     fn the_queue_is_bounded_and_compacts() {
         let p = pool(1);
-        p.dispatch(0, 0, 0, MAX_WAITING);
+        let b = now_ns();
+        p.dispatch(0, 0, b, MAX_WAITING);
         for round in 0..3u64 {
             for i in 0..MAX_WAITING as u64 {
                 let seq = round * 10_000 + i + 1;
                 assert_eq!(
-                    p.dispatch(0, seq, seq, MAX_WAITING),
-                    Dispatch::Queued,
+                    p.dispatch(0, seq, b + 100 * MS + seq, MAX_WAITING),
+                    QUEUED,
                     "{seq}"
                 );
             }
-            assert_eq!(p.dispatch(0, 99_999, 0, MAX_WAITING), Dispatch::Full);
+            assert_eq!(
+                p.dispatch(0, 99_999, b + 100 * MS, MAX_WAITING),
+                Dispatch::Full
+            );
             // Withdraw all but the last: the ring compacts on the next push.
             for i in 0..MAX_WAITING as u64 - 1 {
                 assert!(p.cancel(0, round * 10_000 + i + 1));
@@ -576,9 +653,10 @@ mod tests {
     #[test]
     fn restart_and_retire_release_what_was_reserved() {
         let p = pool(2);
-        p.dispatch(0, 1, 0, 100);
-        p.dispatch(1, 1, 0, 100);
-        p.dispatch(1, 2, 10, 100);
+        let b = now_ns();
+        p.dispatch(0, 1, b, 100);
+        p.dispatch(1, 1, b, 100);
+        p.dispatch(1, 2, b + 10 * MS, 100);
         // Worker 0 is granted worker 1's request 2 (posted to worker 1's mailbox) ...
         assert_eq!(p.release(0, 1, 0), Next::Posted { origin: 1 });
         // ... and worker 1 restarts before reading it: worker 0 is freed.
@@ -588,11 +666,11 @@ mod tests {
         assert!(p.take_mail(1).is_empty());
         // Releasing worker 1's previous incarnation does nothing.
         assert_eq!(p.release(1, 1, 1), Next::Idle);
-        assert_eq!(p.dispatch(0, 3, 20, 100), Dispatch::Local);
+        assert_eq!(p.dispatch(0, 3, b + 20 * MS, 100), Dispatch::Local);
         // A retired worker gets nothing, and reports whether it was busy.
         assert_eq!(p.retire(0), (vec![], true));
         assert_eq!(p.release(0, 1, 0), Next::Idle);
-        assert_eq!(p.dispatch(1, 4, 30, 100), Dispatch::Queued);
+        assert_eq!(p.dispatch(1, 4, b + 30 * MS, 100), QUEUED);
         assert_eq!(
             p.ready(1),
             Next::Mine(Grant {

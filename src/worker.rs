@@ -231,7 +231,7 @@ pub extern "C-unwind" fn pgrest_worker_main(arg: pg_sys::Datum) {
         shared: shared.clone(),
     };
     // A refusing worker never joins the pool: other workers do not send it requests.
-    let unexpected_http_exit = worker.main_loop(&jobs_rx, &http_thread, !refuses);
+    let unexpected_http_exit = worker.main_loop(&jobs_rx, !refuses);
 
     // Whatever is still queued gets an answer; then let the HTTP thread write it.
     while let Ok(job) = jobs_rx.try_recv() {
@@ -292,12 +292,7 @@ struct Worker {
 
 impl Worker {
     /// Serves until SIGTERM. Returns true if it stopped because the HTTP thread died.
-    fn main_loop(
-        &mut self,
-        jobs: &Receiver<Job>,
-        http_thread: &std::thread::JoinHandle<()>,
-        join_pool: bool,
-    ) -> bool {
+    fn main_loop(&mut self, jobs: &Receiver<Job>, join_pool: bool) -> bool {
         let me = self.shared.index;
         let epoch = self.shared.epoch;
         let set = unsafe {
@@ -363,7 +358,7 @@ impl Worker {
                     return false;
                 }
             }
-            if http_thread.is_finished() && stopping.is_none() {
+            if self.shared.http_stopped.load(Ordering::SeqCst) && stopping.is_none() {
                 return true;
             }
             let timeout: std::ffi::c_long = if stopping.is_some() { 100 } else { -1 };

@@ -89,24 +89,24 @@ impl Reader<'_> {
     }
 }
 
-pub(crate) fn encode_request(f: &Forwarded) -> Vec<u8> {
+pub(crate) fn encode_request(epoch: u32, parts: &RawParts) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u32(f.epoch);
-    w.bytes(f.parts.method.as_bytes());
-    w.bytes(f.parts.path.as_bytes());
-    match &f.parts.query {
+    w.u32(epoch);
+    w.bytes(parts.method.as_bytes());
+    w.bytes(parts.path.as_bytes());
+    match &parts.query {
         Some(q) => {
             w.u32(1);
             w.bytes(q.as_bytes());
         }
         None => w.u32(0),
     }
-    w.u32(f.parts.headers.len() as u32);
-    for (k, v) in &f.parts.headers {
+    w.u32(parts.headers.len() as u32);
+    for (k, v) in &parts.headers {
         w.bytes(k.as_bytes());
         w.bytes(v);
     }
-    w.bytes(&f.parts.body);
+    w.bytes(&parts.body);
     w.finish()
 }
 
@@ -235,7 +235,7 @@ mod tests {
                 body: Bytes::from_static(b"{\"task\":\"x\"}"),
             },
         };
-        let frame = encode_request(&f);
+        let frame = encode_request(f.epoch, &f.parts);
         assert_eq!(
             u64::from_le_bytes(frame[..8].try_into().unwrap()) as usize,
             frame.len() - 8
@@ -244,7 +244,7 @@ mod tests {
         let mut no_query = f.clone();
         no_query.parts.query = None;
         assert_eq!(
-            decode_request(&encode_request(&no_query)[8..]),
+            decode_request(&encode_request(no_query.epoch, &no_query.parts)[8..]),
             Some(no_query)
         );
         // Truncated or padded frames are refused.

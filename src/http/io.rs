@@ -129,6 +129,56 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_write_without_progress_times_out() {
+        /// Accepts `budget` bytes, then never again (a client that stopped reading).
+        struct Stalls(usize);
+        impl AsyncRead for Stalls {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                _: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                Poll::Pending
+            }
+        }
+        impl AsyncWrite for Stalls {
+            fn poll_write(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                if self.0 == 0 {
+                    return Poll::Pending;
+                }
+                let n = buf.len().min(self.0);
+                self.0 -= n;
+                Poll::Ready(Ok(n))
+            }
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use tokio::io::AsyncWriteExt;
+            let mut w = WriteTimeout::new(Stalls(10), Duration::from_millis(50));
+            let start = std::time::Instant::now();
+            let err = w.write_all(&[0u8; 100]).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+            assert!(start.elapsed() >= Duration::from_millis(50));
+            // A client that keeps reading never times out.
+            let mut w = WriteTimeout::new(Stalls(1000), Duration::from_millis(50));
+            w.write_all(&[0u8; 100]).await.unwrap();
+        });
+    }
+
+    #[test]
     fn panics_become_errors() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -125,6 +125,8 @@ pub struct Shared {
     pub cancel_all: AtomicBool,
     /// The main thread is done; the HTTP thread only finishes writing.
     pub main_done: AtomicBool,
+    /// The HTTP thread has returned (or is returning): nothing reads requests any more.
+    pub http_stopped: AtomicBool,
     open_connections: AtomicUsize,
     connection_closed: Notify,
     /// Idle connections to other workers' inboxes, with the incarnation they were made for.
@@ -152,6 +154,7 @@ impl Shared {
             running: AtomicBool::new(false),
             cancel_all: AtomicBool::new(false),
             main_done: AtomicBool::new(false),
+            http_stopped: AtomicBool::new(false),
             open_connections: AtomicUsize::new(0),
             connection_closed: Notify::new(),
             peers: Mutex::new((0..workers).map(|_| Vec::new()).collect()),
@@ -244,10 +247,7 @@ impl Shared {
         epoch: u32,
         parts: &RawParts,
     ) -> HttpResponse {
-        let frame = forward::encode_request(&Forwarded {
-            epoch,
-            parts: parts.clone(),
-        });
+        let frame = forward::encode_request(epoch, parts);
         // A connection made for an earlier incarnation of the worker leads nowhere.
         let pooled = self.peers.lock().ok().and_then(|mut p| {
             p[executor].retain(|(e, _)| *e == epoch);
@@ -331,6 +331,15 @@ fn dup(fd: RawFd) -> std::io::Result<OwnedFd> {
 }
 
 fn run(shared: Arc<Shared>) {
+    // However this thread ends, the main thread must notice (it exits and is restarted).
+    struct WakeMainOnExit(Arc<Shared>);
+    impl Drop for WakeMainOnExit {
+        fn drop(&mut self) {
+            self.0.http_stopped.store(true, Ordering::SeqCst);
+            self.0.wake_main();
+        }
+    }
+    let _wake = WakeMainOnExit(shared.clone());
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -753,10 +762,12 @@ async fn execute(
                 reply: tx,
             },
         );
-    let _withdraw = WithdrawOnDrop {
+    let mut withdraw = WithdrawOnDrop {
         shared: shared.clone(),
         seq,
+        queued: false,
     };
+    let mut soft_until = None;
     match pool().dispatch(me, seq, pool::now_ns(), cfg.db_pool_max_waiting) {
         Dispatch::Local => {
             if let Some(p) = shared.take_waiting(seq) {
@@ -768,7 +779,13 @@ async fn execute(
                 shared.route(p, executor, epoch);
             }
         }
-        Dispatch::Queued => {}
+        Dispatch::Queued { promote } => {
+            withdraw.queued = true;
+            if promote {
+                soft_until =
+                    Some(tokio::time::Instant::now() + Duration::from_nanos(pool::SOFT_WAIT_NS));
+            }
+        }
         Dispatch::Full => {
             shared.take_waiting(seq);
             return Err(unavailable(
@@ -779,28 +796,46 @@ async fn execute(
     let deadline = tokio::time::Instant::from_std(read_at + cfg.db_pool_acquisition_timeout);
     tokio::pin!(rx);
     let stopped = |_| Error::Internal("the worker stopped before answering".into());
-    match tokio::time::timeout_at(deadline, &mut rx).await {
-        Ok(r) => r.map_err(stopped),
+    // Waiting for our own worker: if it is still busy after the soft wait, move to an idle one.
+    if let Some(until) = soft_until {
+        if let Ok(r) = tokio::time::timeout_at(until.min(deadline), &mut rx).await {
+            withdraw.queued = false;
+            return r.map_err(stopped);
+        }
+        if let Some(Dispatch::Forward { executor, epoch }) = pool().promote(me, seq, pool::now_ns())
+        {
+            withdraw.queued = false;
+            if let Some(p) = shared.take_waiting(seq) {
+                shared.route(p, executor, epoch);
+            }
+        }
+    }
+    let answer = match tokio::time::timeout_at(deadline, &mut rx).await {
+        Ok(r) => r,
         Err(_) => {
             if pool().cancel(me, seq) {
                 shared.take_waiting(seq);
+                withdraw.queued = false;
                 return Err(Error::AcquisitionTimeout);
             }
             // A worker already has it.
-            rx.await.map_err(stopped)
+            rx.await
         }
-    }
+    };
+    withdraw.queued = false;
+    answer.map_err(stopped)
 }
 
-/// Withdraws a request from the queue when its client goes away while it waits.
+/// Withdraws a queued request when its client goes away while it waits.
 struct WithdrawOnDrop {
     shared: Arc<Shared>,
     seq: u64,
+    queued: bool,
 }
 
 impl Drop for WithdrawOnDrop {
     fn drop(&mut self) {
-        if pool().cancel(self.shared.index, self.seq) {
+        if self.queued && pool().cancel(self.shared.index, self.seq) {
             self.shared.take_waiting(self.seq);
         }
     }

@@ -19,8 +19,9 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Longest head the tracker follows (hyper refuses longer ones anyway).
-const MAX_HEAD: usize = 1 << 20;
+/// Longest head the tracker follows: the largest `pgrest.server_max_head_size` (hyper
+/// refuses a head longer than the configured size before the tracker would give up).
+const MAX_HEAD: usize = 16 << 20;
 /// Longest chunk-size or trailer line.
 const MAX_LINE: usize = 4096;
 
