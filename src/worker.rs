@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use crate::app::App;
 use crate::config::{AppConfig, StartupConfig};
 use crate::error::{Error, PgError};
-use crate::http::{self, Job, Request, Shared, SHUTDOWN_REQUESTED};
+use crate::http::{self, shutting_down, Job, Request, Shared, SHUTDOWN_REQUESTED};
 use crate::pool::Next;
 use crate::response::HttpResponse;
 
@@ -247,16 +247,6 @@ pub extern "C-unwind" fn pgrest_worker_main(arg: pg_sys::Datum) {
         pgrx::log!("pgrest worker {index}: the HTTP thread stopped; restarting the worker");
     }
     unsafe { pg_sys::proc_exit(1) };
-}
-
-fn shutting_down() -> Error {
-    Error::Pg(PgError {
-        authenticated: false,
-        sqlstate: "57P01".into(),
-        message: "terminating connection due to administrator command".into(),
-        detail: None,
-        hint: None,
-    })
 }
 
 fn log_warnings(cfg: &AppConfig) {

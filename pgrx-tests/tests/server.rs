@@ -26,6 +26,21 @@ fn raw_get(c: &Cluster, target: &str) -> Response {
         .unwrap_or_else(|e| panic!("GET {target}: {e}"))
 }
 
+/// `GET path` on its own connection and thread (20 s timeout).
+fn get_in_background(port: u16, path: &str) -> thread::JoinHandle<std::io::Result<Response>> {
+    let path = path.to_string();
+    thread::spawn(move || {
+        pgrest_e2e::http::try_request_timeout(
+            port,
+            "GET",
+            &path,
+            &[],
+            None,
+            Duration::from_secs(20),
+        )
+    })
+}
+
 fn sql_rows(c: &Cluster, sql: &str) -> Vec<String> {
     c.psql(sql)
         .lines()
@@ -214,56 +229,21 @@ fn waiting_requests_run_in_arrival_order_and_time_out_while_workers_are_busy() {
         ],
     );
     // One worker busy for 3 s, the other for 1 s.
-    let long = {
-        let port = c.http_port;
-        thread::spawn(move || {
-            pgrest_e2e::http::try_request_timeout(
-                port,
-                "GET",
-                "/sv_sleep?secs=eq.3",
-                &[],
-                None,
-                Duration::from_secs(20),
-            )
-        })
-    };
-    let short = {
-        let port = c.http_port;
-        thread::spawn(move || {
-            pgrest_e2e::http::try_request_timeout(
-                port,
-                "GET",
-                "/sv_sleep?secs=eq.1",
-                &[],
-                None,
-                Duration::from_secs(20),
-            )
-        })
-    };
+    let long = get_in_background(c.http_port, "/sv_sleep?secs=eq.3");
+    let short = get_in_background(c.http_port, "/sv_sleep?secs=eq.1");
     thread::sleep(Duration::from_millis(300));
     // Five quick requests, 30 ms apart, on fresh connections (read by either worker): they
     // wait for worker B and must run in the order they were sent.
     let mut quick = Vec::new();
-    for i in 0..5 {
-        let port = c.http_port;
-        quick.push(thread::spawn(move || {
-            let r = pgrest_e2e::http::try_request_timeout(
-                port,
-                "GET",
-                "/sv_clock",
-                &[],
-                None,
-                Duration::from_secs(20),
-            )
-            .unwrap();
-            (i, r)
-        }));
+    for _ in 0..5 {
+        quick.push(get_in_background(c.http_port, "/sv_clock"));
         thread::sleep(Duration::from_millis(30));
     }
     let mut ran_at: Vec<(usize, String)> = quick
         .into_iter()
-        .map(|t| {
-            let (i, r) = t.join().unwrap();
+        .enumerate()
+        .map(|(i, t)| {
+            let r = t.join().unwrap().unwrap();
             assert_status(&r, 200);
             (i, r.json()[0]["at"].as_str().unwrap().to_string())
         })
@@ -273,22 +253,10 @@ fn waiting_requests_run_in_arrival_order_and_time_out_while_workers_are_busy() {
     assert_eq!(order, [0, 1, 2, 3, 4], "{ran_at:?}");
     assert_status(&short.join().unwrap().unwrap(), 200);
 
-    // Both workers busy for 3 s: a request times out after the acquisition timeout (2 s),
+    // Both workers busy for 5 s: a request times out after the acquisition timeout (2 s),
     // answered while they are still busy.
     let busy: Vec<_> = (0..2)
-        .map(|_| {
-            let port = c.http_port;
-            thread::spawn(move || {
-                pgrest_e2e::http::try_request_timeout(
-                    port,
-                    "GET",
-                    "/sv_sleep?secs=eq.5",
-                    &[],
-                    None,
-                    Duration::from_secs(20),
-                )
-            })
-        })
+        .map(|_| get_in_background(c.http_port, "/sv_sleep?secs=eq.5"))
         .collect();
     thread::sleep(Duration::from_millis(500));
     let start = Instant::now();
@@ -349,17 +317,7 @@ fn fast_shutdown_when_idle_and_mid_request() {
     assert!(took < Duration::from_secs(3), "idle stop took {took:?}");
     c.restart();
     // A statement that would run 30 s: cancelled after the grace, and answered.
-    let port = c.http_port;
-    let slow = thread::spawn(move || {
-        pgrest_e2e::http::try_request_timeout(
-            port,
-            "GET",
-            "/sv_sleep?secs=eq.30",
-            &[],
-            None,
-            Duration::from_secs(20),
-        )
-    });
+    let slow = get_in_background(c.http_port, "/sv_sleep?secs=eq.30");
     thread::sleep(Duration::from_millis(500));
     let took = timed_stop(&c);
     assert!(took < Duration::from_secs(6), "stop took {took:?}");
@@ -376,17 +334,7 @@ fn fast_shutdown_when_idle_and_mid_request() {
 fn terminating_one_worker_answers_its_request_and_it_comes_back() {
     let c = cluster();
     let before = c.worker_pids();
-    let port = c.http_port;
-    let slow = thread::spawn(move || {
-        pgrest_e2e::http::try_request_timeout(
-            port,
-            "GET",
-            "/sv_sleep?secs=eq.10",
-            &[],
-            None,
-            Duration::from_secs(20),
-        )
-    });
+    let slow = get_in_background(c.http_port, "/sv_sleep?secs=eq.10");
     thread::sleep(Duration::from_millis(500));
     let pid = c.psql(
         "select pid from pg_stat_activity where backend_type = 'pgrest' \
@@ -522,8 +470,36 @@ fn limits_cluster() -> &'static Cluster {
             ("pgrest.workers", "1"),
             ("pgrest.server_body_timeout", "2"),
             ("pgrest.server_max_connections", "3"),
+            ("pgrest.db_pool_max_waiting", "1"),
         ],
     )
+}
+
+#[test]
+fn beyond_the_waiting_bound_requests_get_503_at_once() {
+    let c = limits_cluster();
+    let _serial = LIMITS.lock().unwrap_or_else(|p| p.into_inner());
+    // The only worker is busy; one request may wait for it, the next one may not.
+    let slow = get_in_background(c.http_port, "/sv_sleep?secs=eq.2");
+    thread::sleep(Duration::from_millis(300));
+    let waiting = get_in_background(c.http_port, "/todos?id=eq.1");
+    thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let r = c.get("/todos?id=eq.2");
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    let e = assert_error(&r, 503, "PGREST503");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("pgrest.db_pool_max_waiting")),
+        "{e}"
+    );
+    assert_status(&waiting.join().unwrap().unwrap(), 200);
+    assert_status(&slow.join().unwrap().unwrap(), 200);
 }
 
 static LIMITS: std::sync::Mutex<()> = std::sync::Mutex::new(());

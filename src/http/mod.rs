@@ -296,7 +296,7 @@ fn unavailable(why: &str) -> Error {
 }
 
 /// The answer to requests that are still waiting when the worker stops.
-fn shutting_down() -> Error {
+pub(crate) fn shutting_down() -> Error {
     Error::Pg(PgError {
         authenticated: false,
         sqlstate: "57P01".into(),
