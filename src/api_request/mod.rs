@@ -4,9 +4,11 @@
 //! route, method, profile headers, query grammar, ranges, preferences, media types, body.
 
 pub mod media_type;
+mod parsec;
 pub mod payload;
 pub mod preferences;
 pub mod query_params;
+mod query_string;
 pub mod range;
 pub mod types;
 

@@ -483,7 +483,7 @@ impl CsvParser<'_> {
         } else {
             // Haskell `show` of the bytes read as Latin-1, like cassava's message.
             let latin1: String = rest.iter().map(|b| char::from(*b)).collect();
-            crate::api_request::query_params::show_string(&latin1)
+            crate::api_request::parsec::show_string(&latin1)
         };
         format!("parse error ({reason}) at {shown}")
     }
@@ -544,7 +544,7 @@ fn parse_urlencoded(body: &[u8]) -> Result<Vec<(String, String)>, String> {
     let decode = |raw: Vec<u8>| {
         String::from_utf8(raw).map_err(|_| "Invalid form data: not valid UTF-8".to_string())
     };
-    crate::api_request::query_params::parse_query(body)
+    crate::api_request::query_string::parse_query(body)
         .into_iter()
         .map(|(k, v)| Ok((decode(k)?, decode(v.unwrap_or_default())?)))
         .collect()
