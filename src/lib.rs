@@ -117,6 +117,27 @@ fn reload() {
     });
 }
 
+/// The executor pool: each worker's state, how many requests wait, and where requests went
+/// since the server started (see the README's design section).
+#[pg_extern(volatile, parallel_safe, name = "pool")]
+fn pool_status() -> pgrx::JsonB {
+    if unsafe { !SHMEM_READY } {
+        pgrx::error!("pgrest is not in shared_preload_libraries");
+    }
+    let workers = config::StartupConfig::load().workers;
+    let s = POOL.get().snapshot(workers);
+    pgrx::JsonB(serde_json::json!({
+        "workers": s.states,
+        "waiting": s.waiting,
+        "local": s.stats.local,
+        "forwarded": s.stats.forwarded,
+        "queued": s.stats.queued,
+        "taken_own": s.stats.taken_own,
+        "taken_other": s.stats.taken_other,
+        "refused": s.stats.refused,
+    }))
+}
+
 pgrx::extension_sql!(
     r#"
 -- DDL anywhere except in temporary schemas makes the workers reload their schema cache.

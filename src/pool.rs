@@ -103,6 +103,33 @@ struct PoolData {
     tail: usize,
     live: usize,
     mail: [Mailbox; MAX_WORKERS],
+    stats: Stats,
+}
+
+/// Counters since the server started (shown by `pgrest.pool()`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Stats {
+    /// Requests run by the main thread of the worker that read them, at once.
+    pub local: u64,
+    /// Requests sent at once to an idle main thread of another worker.
+    pub forwarded: u64,
+    /// Requests that waited in the queue.
+    pub queued: u64,
+    /// Waiting requests taken by a main thread of the worker that read them.
+    pub taken_own: u64,
+    /// Waiting requests taken by a main thread of another worker.
+    pub taken_other: u64,
+    /// Requests refused because the queue was full.
+    pub refused: u64,
+}
+
+/// A snapshot of the pool, for `pgrest.pool()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    /// Per worker: "offline", "idle" or "busy".
+    pub states: Vec<&'static str>,
+    pub waiting: usize,
+    pub stats: Stats,
 }
 
 /// Where a request that was just read goes.
@@ -157,6 +184,14 @@ impl Default for Pool {
                     len: 0,
                     items: [Grant::EMPTY; MAX_WORKERS],
                 }; MAX_WORKERS],
+                stats: Stats {
+                    local: 0,
+                    forwarded: 0,
+                    queued: 0,
+                    taken_own: 0,
+                    taken_other: 0,
+                    refused: 0,
+                },
             }),
         }
     }
@@ -275,6 +310,7 @@ impl Pool {
             if d.state[origin] == State::Idle {
                 d.state[origin] = State::Busy;
                 d.busy_since[origin] = now;
+                d.stats.local += 1;
                 return Dispatch::Local;
             }
             let own_just_started = d.state[origin] == State::Busy
@@ -291,10 +327,12 @@ impl Pool {
                 since: now,
             };
             if d.push(ticket, max_waiting) {
+                d.stats.queued += 1;
                 Dispatch::Queued {
                     promote: own_just_started,
                 }
             } else {
+                d.stats.refused += 1;
                 Dispatch::Full
             }
         })
@@ -317,6 +355,22 @@ impl Pool {
         self.with(|d| d.cancel(origin, seq))
     }
 
+    /// The state of the first `workers` workers, the queue length and the counters.
+    pub fn snapshot(&self, workers: usize) -> Snapshot {
+        self.with(|d| Snapshot {
+            states: d.state[..workers.min(MAX_WORKERS)]
+                .iter()
+                .map(|s| match s {
+                    State::Offline => "offline",
+                    State::Idle => "idle",
+                    State::Busy => "busy",
+                })
+                .collect(),
+            waiting: d.live,
+            stats: d.stats,
+        })
+    }
+
     /// The grants posted for worker `origin`'s requests.
     pub fn take_mail(&self, origin: usize) -> Vec<Grant> {
         self.with(|d| {
@@ -334,6 +388,7 @@ impl PoolData {
         let w = (0..MAX_WORKERS).find(|&w| self.state[w] == State::Idle)?;
         self.state[w] = State::Busy;
         self.busy_since[w] = now;
+        self.stats.forwarded += 1;
         Some(Dispatch::Forward {
             executor: w,
             epoch: self.epoch[w],
@@ -356,6 +411,11 @@ impl PoolData {
             epoch: self.epoch[executor],
         };
         let origin = t.origin as usize;
+        if origin == executor {
+            self.stats.taken_own += 1;
+        } else {
+            self.stats.taken_other += 1;
+        }
         if origin == me {
             return Next::Mine(g);
         }
@@ -601,6 +661,31 @@ mod tests {
         assert_eq!(p.release(0, 1, 0), Next::Posted { origin: 1 });
         // Worker 1 frees up; worker 0's request 3 is the only one left.
         assert_eq!(p.release(1, 1, 1), Next::Posted { origin: 0 });
+    }
+
+    #[test]
+    fn the_snapshot_counts_where_requests_went() {
+        let p = pool(2);
+        let b = now_ns();
+        p.dispatch(0, 1, b, 100);
+        p.dispatch(0, 2, b + 5 * MS, 100);
+        p.dispatch(1, 1, b + 6 * MS, 100);
+        p.dispatch(0, 3, b + 7 * MS, 1);
+        p.release(1, 1, 1);
+        let s = p.snapshot(2);
+        assert_eq!(s.states, ["busy", "busy"]);
+        assert_eq!(s.waiting, 0);
+        assert_eq!(
+            s.stats,
+            Stats {
+                local: 1,
+                forwarded: 1,
+                queued: 1,
+                taken_own: 1,
+                taken_other: 0,
+                refused: 1,
+            }
+        );
     }
 
     #[test]

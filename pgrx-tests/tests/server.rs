@@ -278,6 +278,66 @@ fn waiting_requests_run_in_arrival_order_and_time_out_while_workers_are_busy() {
     assert_status(&long.join().unwrap().unwrap(), 200);
 }
 
+#[test]
+fn requests_run_by_another_worker_behave_like_local_ones() {
+    // Two of the three workers are busy: requests read by them run on the third, after
+    // travelling between processes. Whatever worker reads a request, the answer is the same:
+    // body, headers, JWT role and claims, Prefer, and errors.
+    let c = Cluster::start("server_forward", &[("pgrest.workers", "3")]);
+    let slow: Vec<_> = (0..2)
+        .map(|_| get_in_background(c.http_port, "/sv_sleep?secs=eq.5"))
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    let token = jwt(json!({"role": "web_user", "user_id": 42}));
+    let auth = bearer(&token);
+    for i in 0..12 {
+        let id = 2000 + i;
+        let r = c.post_json(
+            "/todos?select=id,task,user_id",
+            &json!({"id": id, "task": format!("forwarded \"{i}\" <>"), "user_id": 42}),
+            &[
+                ("Authorization", &auth),
+                ("Prefer", "return=representation"),
+            ],
+        );
+        assert_status(&r, 201);
+        assert_eq!(
+            r.json(),
+            json!([{"id": id, "task": format!("forwarded \"{i}\" <>"), "user_id": 42}])
+        );
+        // Row-level security under the JWT's role: user 42 sees only its rows.
+        let r = c.get_with(
+            &format!("/todos?id=in.({id},1)&select=id"),
+            &[("Authorization", &auth)],
+        );
+        assert_eq!(r.json(), json!([{"id": id}]), "{}", r.describe());
+        let r = c.patch_json(
+            &format!("/todos?id=eq.{id}"),
+            &json!({"done": true}),
+            &[("Authorization", &auth), ("Prefer", "count=exact")],
+        );
+        assert_status(&r, 204);
+        assert_header(&r, "Content-Range", "0-0/1");
+        // Errors travel too.
+        let r = c.get(&format!("/todos?id=eq.x{i}"));
+        assert_error(&r, 400, "22P02");
+    }
+    assert_eq!(
+        c.psql("select count(*) from api.todos where id >= 2000 and done"),
+        "12"
+    );
+    // Some of them did travel (each connection is read by whichever worker accepts it).
+    let pool: Value = serde_json::from_str(&c.psql("select pgrest.pool()")).unwrap();
+    assert!(
+        pool["forwarded"].as_u64().unwrap() + pool["taken_other"].as_u64().unwrap() > 0,
+        "{pool}"
+    );
+    assert_eq!(pool["workers"].as_array().unwrap().len(), 3, "{pool}");
+    for t in slow {
+        assert_status(&t.join().unwrap().unwrap(), 200);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shutdown
 
