@@ -138,6 +138,24 @@ fn pool_status() -> pgrx::JsonB {
     }))
 }
 
+/// The schema cache pgrest builds for the current settings (`pgrest.db_schemas`,
+/// `pgrest.db_extra_search_path`), as JSON: relations, columns, keys, relationships,
+/// computed fields and role settings. For debugging; it reads only the catalog.
+#[pg_extern(stable, parallel_safe)]
+fn schema_cache() -> pgrx::JsonB {
+    let cfg = config::AppConfig::load();
+    let schemas = serde_json::to_string(&cfg.db_schemas).unwrap_or_default();
+    let extra = serde_json::to_string(&cfg.db_extra_search_path).unwrap_or_default();
+    let json =
+        Spi::get_one_with_args::<String>(schema_cache::LOAD_QUERY, &[schemas.into(), extra.into()])
+            .unwrap_or_else(|e| pgrx::error!("pgrest: could not read the catalog: {e}"))
+            .unwrap_or_default();
+    match schema_cache::SchemaCache::from_json(&json) {
+        Ok(cache) => pgrx::JsonB(cache.to_json()),
+        Err(e) => pgrx::error!("pgrest: invalid schema cache document: {e}"),
+    }
+}
+
 pgrx::extension_sql!(
     r#"
 -- DDL anywhere except in temporary schemas makes the workers reload their schema cache.
@@ -197,6 +215,8 @@ mod tests {
              CREATE DOMAIN t_api.tag AS text;
              CREATE TABLE t_api.items (id bigint PRIMARY KEY, doc jsonb, tags t_api.tag[], label t_api.tag NOT NULL DEFAULT 'x');
              CREATE VIEW t_api.items_view AS SELECT id, label FROM t_api.items;
+             CREATE TABLE t_api.parts (id int PRIMARY KEY, a int, b bigint, item_id bigint REFERENCES t_api.items,
+               UNIQUE (a, b), FOREIGN KEY (b, a) REFERENCES t_api.parts (b, a));
              CREATE FUNCTION t_api.shout(t_api.items) RETURNS text LANGUAGE sql AS 'SELECT upper($1.label)';
              CREATE ROLE t_role NOLOGIN;
              ALTER ROLE t_role SET statement_timeout = '3s';
@@ -245,6 +265,31 @@ mod tests {
             &[("statement_timeout".to_string(), "3s".to_string())]
         );
         assert!(cache.table("public", "items").is_none());
+        // Foreign keys: composite and self-referencing ones too, both ways.
+        let doc = cache.to_json();
+        let rels = doc["relationships"].as_array().unwrap();
+        let find = |table: &str, foreign: &str, card: &str| {
+            rels.iter()
+                .find(|r| {
+                    r["table"] == table && r["foreign_table"] == foreign && r["cardinality"] == card
+                })
+                .unwrap_or_else(|| panic!("no {card} {table} -> {foreign} in {rels:?}"))
+                .clone()
+        };
+        assert_eq!(
+            find("parts", "items", "m2o")["columns"],
+            serde_json::json!([["item_id", "id"]])
+        );
+        find("items", "parts", "o2m");
+        // (b, a) is the unique key (a, b): one-to-one, to itself.
+        let own = find("parts", "parts", "o2o");
+        assert_eq!(own["is_self"], true);
+        assert_eq!(own["columns"], serde_json::json!([["b", "b"], ["a", "a"]]));
+        // The SQL function gives the cache of the current settings.
+        let json = Spi::get_one::<pgrx::JsonB>("SELECT pgrest.schema_cache()")
+            .unwrap()
+            .unwrap();
+        assert!(json.0["tables"].is_array());
     }
 
     #[pg_test]

@@ -8,13 +8,13 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The SQL that loads the cache; `$1`/`$2` are JSON arrays of schema names.
 pub const LOAD_QUERY: &str = include_str!("query.sql");
 
 /// A PostgreSQL type as the planner needs it: how to name it in a cast, and what it is.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct PgType {
     pub schema: String,
     pub name: String,
@@ -42,7 +42,7 @@ impl PgType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Column {
     pub name: String,
     pub nullable: bool,
@@ -51,7 +51,7 @@ pub struct Column {
     pub ty: PgType,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Table {
     pub schema: String,
     pub name: String,
@@ -73,7 +73,7 @@ impl Table {
 }
 
 /// A function taking the row type of a table: selectable, filterable and orderable like a column.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ComputedField {
     pub table_schema: String,
     pub table_name: String,
@@ -82,6 +82,175 @@ pub struct ComputedField {
     pub returns_set: bool,
     #[serde(rename = "type")]
     pub ty: PgType,
+}
+
+/// A foreign key constraint as the catalog has it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub foreign_schema: String,
+    pub foreign_table: String,
+    pub foreign_columns: Vec<String>,
+    /// The referencing columns are also the primary key or a unique constraint.
+    pub one_to_one: bool,
+}
+
+/// Column pairs of a relationship: (column of the relation, column of the other one).
+pub type ColumnPairs = Vec<(String, String)>;
+
+/// A table whose foreign keys to two relations make them many-to-many.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Junction {
+    pub schema: String,
+    pub table: String,
+    /// The constraint from the junction to the relation, and to the other one.
+    pub constraint: String,
+    pub foreign_constraint: String,
+    /// (column of the relation, column of the junction).
+    pub columns: ColumnPairs,
+    /// (column of the other relation, column of the junction).
+    pub foreign_columns: ColumnPairs,
+}
+
+/// How the rows of a relation relate to those of another (PostgREST's `Cardinality`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "cardinality", rename_all = "lowercase")]
+pub enum Cardinality {
+    /// Many rows reference one row of the other relation.
+    M2O {
+        constraint: String,
+        columns: ColumnPairs,
+    },
+    /// One row is referenced by many rows of the other relation.
+    O2M {
+        constraint: String,
+        columns: ColumnPairs,
+    },
+    /// At most one row on each side; `parent`: the other relation holds the key.
+    O2O {
+        constraint: String,
+        columns: ColumnPairs,
+        parent: bool,
+    },
+    M2M {
+        junction: Junction,
+    },
+}
+
+/// A relationship from one relation to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Relationship {
+    pub schema: String,
+    pub table: String,
+    pub foreign_schema: String,
+    pub foreign_table: String,
+    pub is_self: bool,
+    #[serde(flatten)]
+    pub cardinality: Cardinality,
+}
+
+/// Every relationship the foreign keys make, by the relation they start from: each key
+/// gives a many-to-one (or one-to-one) relationship and its inverse; two keys of a table
+/// whose columns are all in its primary key make the two referenced relations many-to-many
+/// (PostgREST's rule).
+fn relationships_from(
+    fks: &[ForeignKey],
+    tables: &HashMap<(String, String), Table>,
+) -> HashMap<(String, String), Vec<Relationship>> {
+    let pairs = |a: &[String], b: &[String]| -> ColumnPairs {
+        a.iter().cloned().zip(b.iter().cloned()).collect()
+    };
+    let mut out: HashMap<(String, String), Vec<Relationship>> = HashMap::new();
+    let mut add = |r: Relationship| {
+        out.entry((r.schema.clone(), r.table.clone()))
+            .or_default()
+            .push(r)
+    };
+    for fk in fks {
+        let is_self = fk.schema == fk.foreign_schema && fk.table == fk.foreign_table;
+        let cols = pairs(&fk.columns, &fk.foreign_columns);
+        let back = pairs(&fk.foreign_columns, &fk.columns);
+        let (forward, inverse) = if fk.one_to_one {
+            (
+                Cardinality::O2O {
+                    constraint: fk.name.clone(),
+                    columns: cols,
+                    parent: false,
+                },
+                Cardinality::O2O {
+                    constraint: fk.name.clone(),
+                    columns: back,
+                    parent: true,
+                },
+            )
+        } else {
+            (
+                Cardinality::M2O {
+                    constraint: fk.name.clone(),
+                    columns: cols,
+                },
+                Cardinality::O2M {
+                    constraint: fk.name.clone(),
+                    columns: back,
+                },
+            )
+        };
+        add(Relationship {
+            schema: fk.schema.clone(),
+            table: fk.table.clone(),
+            foreign_schema: fk.foreign_schema.clone(),
+            foreign_table: fk.foreign_table.clone(),
+            is_self,
+            cardinality: forward,
+        });
+        add(Relationship {
+            schema: fk.foreign_schema.clone(),
+            table: fk.foreign_table.clone(),
+            foreign_schema: fk.schema.clone(),
+            foreign_table: fk.table.clone(),
+            is_self,
+            cardinality: inverse,
+        });
+    }
+    for a in fks {
+        for b in fks {
+            if a.name == b.name || a.schema != b.schema || a.table != b.table {
+                continue;
+            }
+            let Some(junction) = tables.get(&(a.schema.clone(), a.table.clone())) else {
+                continue;
+            };
+            if !a
+                .columns
+                .iter()
+                .chain(&b.columns)
+                .all(|c| junction.pk.contains(c))
+            {
+                continue;
+            }
+            add(Relationship {
+                schema: a.foreign_schema.clone(),
+                table: a.foreign_table.clone(),
+                foreign_schema: b.foreign_schema.clone(),
+                foreign_table: b.foreign_table.clone(),
+                is_self: a.foreign_schema == b.foreign_schema && a.foreign_table == b.foreign_table,
+                cardinality: Cardinality::M2M {
+                    junction: Junction {
+                        schema: a.schema.clone(),
+                        table: a.table.clone(),
+                        constraint: a.name.clone(),
+                        foreign_constraint: b.name.clone(),
+                        columns: pairs(&a.foreign_columns, &a.columns),
+                        foreign_columns: pairs(&b.foreign_columns, &b.columns),
+                    },
+                },
+            });
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,6 +263,8 @@ struct RoleSettingRow {
 struct Raw {
     tables: Vec<Table>,
     computed_fields: Vec<ComputedField>,
+    #[serde(default)]
+    foreign_keys: Vec<ForeignKey>,
     role_settings: Vec<RoleSettingRow>,
 }
 
@@ -103,6 +274,8 @@ pub struct SchemaCache {
     computed: HashMap<(String, String, String), ComputedField>,
     /// `ALTER ROLE … SET` settings per role, applied before the role switch (PostgREST order).
     role_settings: HashMap<String, Vec<(String, String)>>,
+    /// Relationships by the relation they start from.
+    relationships: HashMap<(String, String), Vec<Relationship>>,
 }
 
 impl SchemaCache {
@@ -112,6 +285,7 @@ impl SchemaCache {
         Ok(Self::from_parts(
             raw.tables,
             raw.computed_fields,
+            &raw.foreign_keys,
             raw.role_settings.into_iter().map(|r| {
                 let settings = r
                     .settings
@@ -130,6 +304,7 @@ impl SchemaCache {
     pub fn from_parts(
         tables: Vec<Table>,
         computed: Vec<ComputedField>,
+        foreign_keys: &[ForeignKey],
         role_settings: impl IntoIterator<Item = (String, Vec<(String, String)>)>,
     ) -> SchemaCache {
         let mut settings: HashMap<String, Vec<(String, String)>> = HashMap::new();
@@ -141,11 +316,13 @@ impl SchemaCache {
                 entry.push((k, v));
             }
         }
+        let tables: HashMap<(String, String), Table> = tables
+            .into_iter()
+            .map(|t| ((t.schema.clone(), t.name.clone()), t))
+            .collect();
         SchemaCache {
-            tables: tables
-                .into_iter()
-                .map(|t| ((t.schema.clone(), t.name.clone()), t))
-                .collect(),
+            relationships: relationships_from(foreign_keys, &tables),
+            tables,
             computed: computed
                 .into_iter()
                 .map(|c| {
@@ -170,6 +347,33 @@ impl SchemaCache {
     pub fn computed_field(&self, table: &Table, name: &str) -> Option<&ComputedField> {
         self.computed
             .get(&(table.schema.clone(), table.name.clone(), name.to_string()))
+    }
+
+    /// The whole cache as JSON, sorted, for `pgrest.schema_cache()`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut tables: Vec<&Table> = self.tables.values().collect();
+        tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        let mut computed: Vec<&ComputedField> = self.computed.values().collect();
+        computed.sort_by(|a, b| {
+            (&a.table_schema, &a.table_name, &a.function).cmp(&(
+                &b.table_schema,
+                &b.table_name,
+                &b.function,
+            ))
+        });
+        let mut relationships: Vec<&Relationship> = self.relationships.values().flatten().collect();
+        relationships.sort_by_key(|r| (&r.schema, &r.table, &r.foreign_schema, &r.foreign_table));
+        let mut roles: Vec<(&String, &Vec<(String, String)>)> = self.role_settings.iter().collect();
+        roles.sort();
+        serde_json::json!({
+            "tables": tables,
+            "computed_fields": computed,
+            "relationships": relationships,
+            "role_settings": roles
+                .into_iter()
+                .map(|(role, settings)| serde_json::json!({"role": role, "settings": settings}))
+                .collect::<Vec<_>>(),
+        })
     }
 
     pub fn role_settings(&self, role: &str) -> &[(String, String)] {
@@ -305,6 +509,7 @@ pub mod fixtures {
         SchemaCache::from_parts(
             vec![todos, view],
             vec![computed],
+            &[],
             vec![(
                 "web_anon".to_string(),
                 vec![("statement_timeout".to_string(), "1s".to_string())],
@@ -331,6 +536,173 @@ mod tests {
         assert_eq!(c.similar_table("api", &"todos".repeat(20_000)), None);
         assert_eq!(c.similar_table("api", "todosxx"), None);
         assert_eq!(c.similar_table("api", "todox"), Some("todos".into()));
+    }
+
+    fn fk(name: &str, table: &str, cols: &[&str], foreign: &str, fcols: &[&str]) -> ForeignKey {
+        let v = |c: &[&str]| c.iter().map(|s| s.to_string()).collect();
+        ForeignKey {
+            name: name.into(),
+            schema: "api".into(),
+            table: table.into(),
+            columns: v(cols),
+            foreign_schema: "api".into(),
+            foreign_table: foreign.into(),
+            foreign_columns: v(fcols),
+            one_to_one: false,
+        }
+    }
+
+    fn table(name: &str, pk: &[&str]) -> Table {
+        Table {
+            schema: "api".into(),
+            name: name.into(),
+            kind: "r".into(),
+            insertable: true,
+            updatable: true,
+            deletable: true,
+            pk: pk.iter().map(|s| s.to_string()).collect(),
+            columns: vec![],
+        }
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> ColumnPairs {
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn relationships_from_foreign_keys() {
+        let tables = vec![
+            table("users", &["id"]),
+            table("todos", &["id"]),
+            table("profiles", &["user_id"]),
+            table("films", &["id"]),
+            table("actors", &["id"]),
+            table("roles", &["film_id", "actor_id"]),
+            table("employees", &["id"]),
+            table("taggings", &["id"]),
+        ];
+        let fks = vec![
+            fk(
+                "todos_user_id_fkey",
+                "todos",
+                &["user_id"],
+                "users",
+                &["id"],
+            ),
+            ForeignKey {
+                one_to_one: true,
+                ..fk(
+                    "profiles_user_id_fkey",
+                    "profiles",
+                    &["user_id"],
+                    "users",
+                    &["id"],
+                )
+            },
+            fk(
+                "roles_film_id_fkey",
+                "roles",
+                &["film_id"],
+                "films",
+                &["id"],
+            ),
+            fk(
+                "roles_actor_id_fkey",
+                "roles",
+                &["actor_id"],
+                "actors",
+                &["id"],
+            ),
+            fk(
+                "employees_manager_fkey",
+                "employees",
+                &["manager_id"],
+                "employees",
+                &["id"],
+            ),
+            // Keys outside the primary key: no many-to-many through taggings.
+            fk(
+                "taggings_film_fkey",
+                "taggings",
+                &["film_id"],
+                "films",
+                &["id"],
+            ),
+            fk(
+                "taggings_actor_fkey",
+                "taggings",
+                &["actor_id"],
+                "actors",
+                &["id"],
+            ),
+        ];
+        let c = SchemaCache::from_parts(tables, vec![], &fks, vec![]);
+        let rels = |t: &str| {
+            c.relationships
+                .get(&("api".to_string(), t.to_string()))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let todos = rels("todos");
+        assert_eq!(todos.len(), 1);
+        assert_eq!(todos[0].foreign_table, "users");
+        assert_eq!(
+            todos[0].cardinality,
+            Cardinality::M2O {
+                constraint: "todos_user_id_fkey".into(),
+                columns: pairs(&[("user_id", "id")])
+            }
+        );
+        let users = rels("users");
+        let card = |r: &Relationship| r.cardinality.clone();
+        assert!(users.iter().any(|r| r.foreign_table == "todos"
+            && card(r)
+                == Cardinality::O2M {
+                    constraint: "todos_user_id_fkey".into(),
+                    columns: pairs(&[("id", "user_id")])
+                }));
+        assert!(users.iter().any(|r| r.foreign_table == "profiles"
+            && card(r)
+                == Cardinality::O2O {
+                    constraint: "profiles_user_id_fkey".into(),
+                    columns: pairs(&[("id", "user_id")]),
+                    parent: true
+                }));
+        assert!(matches!(
+            rels("profiles")[0].cardinality,
+            Cardinality::O2O { parent: false, .. }
+        ));
+        let films = rels("films");
+        let m2m: Vec<&Relationship> = films
+            .iter()
+            .filter(|r| matches!(r.cardinality, Cardinality::M2M { .. }))
+            .collect();
+        assert_eq!(m2m.len(), 1, "{films:?}");
+        assert_eq!(m2m[0].foreign_table, "actors");
+        assert_eq!(
+            m2m[0].cardinality,
+            Cardinality::M2M {
+                junction: Junction {
+                    schema: "api".into(),
+                    table: "roles".into(),
+                    constraint: "roles_film_id_fkey".into(),
+                    foreign_constraint: "roles_actor_id_fkey".into(),
+                    columns: pairs(&[("id", "film_id")]),
+                    foreign_columns: pairs(&[("id", "actor_id")]),
+                }
+            }
+        );
+        // Self-reference: both directions start from employees.
+        let emp = rels("employees");
+        assert_eq!(emp.len(), 2);
+        assert!(emp.iter().all(|r| r.is_self));
+        // The debugging document lists them all, sorted.
+        let doc = c.to_json();
+        // 7 keys, each both ways, and films <-> actors through roles.
+        assert_eq!(doc["relationships"].as_array().unwrap().len(), 16);
+        assert_eq!(doc["relationships"][0]["table"], "actors");
     }
 
     #[test]

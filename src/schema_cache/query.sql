@@ -1,5 +1,6 @@
--- The schema cache: every relation, column, primary key and computed field of the exposed
--- schemas, plus the settings of the roles the authenticator can become, as one JSON document.
+-- The schema cache: every relation, column, primary key, foreign key and computed field of
+-- the exposed schemas, plus the settings of the roles the authenticator can become, as one
+-- JSON document.
 -- $1: JSON array of the exposed schemas; $2: JSON array of the extra search path schemas.
 -- Type names are resolved here from the catalogs (never with format_type) so that the
 -- planner can write fully qualified, quoted casts.
@@ -112,6 +113,43 @@ computed AS (
     AND p.prokind = 'f'
     AND pn.nspname IN (SELECT nspname FROM searchable)
 ),
+-- Foreign keys from or to an exposed relation (partitions excluded: their parent's
+-- constraint stands for them), with whether the referencing columns are also a primary key
+-- or unique constraint of their table (then the relationship is one-to-one).
+fks AS (
+  SELECT json_agg(
+    json_build_object(
+      'name', con.conname,
+      'schema', tn.nspname,
+      'table', tab.relname,
+      'columns', cols.names,
+      'foreign_schema', fn.nspname,
+      'foreign_table', ftab.relname,
+      'foreign_columns', cols.fnames,
+      'one_to_one', EXISTS (
+        SELECT 1 FROM pg_catalog.pg_constraint u
+        WHERE u.conrelid = con.conrelid AND u.contype IN ('p', 'u')
+          AND (SELECT array_agg(k ORDER BY k) FROM unnest(u.conkey) k) = cols.sorted
+      )
+    ) ORDER BY tn.nspname, tab.relname, con.conname) AS items
+  FROM pg_catalog.pg_constraint con
+  JOIN pg_catalog.pg_class tab ON tab.oid = con.conrelid
+  JOIN pg_catalog.pg_namespace tn ON tn.oid = tab.relnamespace
+  JOIN pg_catalog.pg_class ftab ON ftab.oid = con.confrelid
+  JOIN pg_catalog.pg_namespace fn ON fn.oid = ftab.relnamespace
+  CROSS JOIN LATERAL (
+    SELECT
+      json_agg(a.attname ORDER BY k.ord) AS names,
+      json_agg(fa.attname ORDER BY k.ord) AS fnames,
+      array_agg(k.col ORDER BY k.col) AS sorted
+    FROM unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(col, ref, ord)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.col
+    JOIN pg_catalog.pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = k.ref
+  ) cols
+  WHERE con.contype = 'f'
+    AND con.conparentid = 0
+    AND (tn.nspname IN (SELECT nspname FROM exposed) OR fn.nspname IN (SELECT nspname FROM exposed))
+),
 role_settings AS (
   -- Settings of the roles the authenticator can switch to; database-specific ones last
   -- so they override the global ones.
@@ -140,5 +178,6 @@ SELECT json_build_object(
     LEFT JOIN pks pk ON pk.conrelid = r.oid
   ), '[]'),
   'computed_fields', coalesce((SELECT items FROM computed), '[]'),
+  'foreign_keys', coalesce((SELECT items FROM fks), '[]'),
   'role_settings', coalesce((SELECT items FROM role_settings), '[]')
 )::text
