@@ -69,7 +69,7 @@ impl App {
 
     fn try_respond(&mut self, req: &Request) -> Result<HttpResponse, Error> {
         req.test_panic("schema_cache");
-        let cache = self.schema_cache()?;
+        let cache = self.schema_cache(req)?;
         let (api, cfg) = (&req.api, &req.config);
         if matches!(api.action, Action::SchemaInfo) {
             // OPTIONS / needs only the schema cache, no transaction.
@@ -114,24 +114,25 @@ impl App {
     }
 
     /// The schema cache, reloaded first when DDL (or `pgrest.reload()`) changed the shared
-    /// generation, or when a hot standby replayed catalog changes.
-    fn schema_cache(&mut self) -> Result<Arc<SchemaCache>, Error> {
+    /// generation, or when a hot standby replayed catalog changes. If the reload fails the
+    /// old cache is dropped rather than served (it may describe objects that are gone): the
+    /// request gets 503 `PGRST002`, and the next one tries again, so serving resumes by
+    /// itself once the catalog loads.
+    fn schema_cache(&mut self, req: &Request) -> Result<Arc<SchemaCache>, Error> {
         let generation = crate::schema_generation();
         let stale = generation != self.cache_generation
             || self.cache.is_none()
             || self.standby_catalog_changed()?;
         if stale {
-            match self.load_schema_cache() {
+            self.cache = None;
+            match self.load_schema_cache(req) {
                 Ok(c) => {
                     self.cache = Some(Arc::new(c));
                     self.cache_generation = generation;
                 }
                 Err(e) => {
                     pgrx::log!("pgrest: could not load the schema cache: {}", e.message());
-                    // Keep serving the previous cache if there is one (PostgREST does too).
-                    if self.cache.is_none() {
-                        return Err(Error::NoSchemaCache);
-                    }
+                    return Err(Error::NoSchemaCache);
                 }
             }
         }
@@ -150,7 +151,7 @@ impl App {
         Ok(crate::worker::take_catalog_changed())
     }
 
-    fn load_schema_cache(&mut self) -> Result<SchemaCache, Error> {
+    fn load_schema_cache(&mut self, req: &Request) -> Result<SchemaCache, Error> {
         let stmt = query::sql::Statement {
             sql: schema_cache::LOAD_QUERY.to_string(),
             params: vec![
@@ -159,6 +160,7 @@ impl App {
             ],
         };
         let json = self.executor.transaction(true, |tx| {
+            req.test_panic("schema_load");
             let row = tx.query(&stmt)?;
             let json = row
                 .and_then(|r| r.into_iter().next().flatten())

@@ -456,6 +456,24 @@ fn a_panic_at_any_stage_is_a_500_and_the_worker_lives() {
     assert_eq!(c.worker_pids(), pids);
 }
 
+#[test]
+fn a_failed_schema_reload_is_503_and_serving_resumes_by_itself() {
+    let c = Cluster::start("server_reload", &[("pgrest.workers", "1")]);
+    assert_status(&c.get("/todos?id=eq.1"), 200);
+    // The next request reloads the cache (DDL happened); that load fails.
+    c.psql("select pgrest.reload()");
+    let r = c.get_with("/todos?id=eq.1", &[("X-Pgrest-Test-Panic", "schema_load")]);
+    assert_error_message(
+        &r,
+        503,
+        "PGRST002",
+        "Could not query the database for the schema cache. Retrying.",
+    );
+    // The stale cache is not served meanwhile; the next request loads it again.
+    assert_eq!(ids(&assert_json_array(&c.get("/todos?id=eq.1"))), [1]);
+    assert_eq!(c.worker_pids().len(), 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Limits: slow bodies, connections
 
