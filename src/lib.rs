@@ -77,7 +77,11 @@ pub extern "C-unwind" fn _PG_init() {
     pg_shmem_init!(SCHEMA_GENERATION);
     pg_shmem_init!(CONNECT_FAILED);
     pg_shmem_init!(POOL);
-    unsafe { SHMEM_READY = true };
+    unsafe {
+        SHMEM_READY = true;
+        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
+    }
 
     let startup = config::StartupConfig::load();
     match listener::open_endpoints(&startup.server_host, startup.server_port, startup.workers) {
@@ -112,9 +116,78 @@ fn reload() {
         pgrx::warning!("pgrest is not in shared_preload_libraries; there are no workers to reload");
         return;
     }
+    reload_at_commit();
+}
+
+fn reload_at_commit() {
     pgrx::callbacks::register_xact_callback(pgrx::callbacks::PgXactCallbackEvent::Commit, || {
         SCHEMA_GENERATION.get().fetch_add(1, Ordering::SeqCst);
     });
+}
+
+static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+
+/// Statements that change the schema cache but fire no event trigger: `NOTIFY pgrst`
+/// (PostgREST's way to ask for a reload), and the role statements that change which role
+/// settings apply (roles are shared objects, outside event triggers).
+unsafe fn invalidates_schema_cache(stmt: *mut pg_sys::Node) -> bool {
+    use pg_sys::NodeTag::*;
+    unsafe {
+        match (*stmt).type_ {
+            T_NotifyStmt => {
+                let name = (*(stmt as *mut pg_sys::NotifyStmt)).conditionname;
+                !name.is_null() && std::ffi::CStr::from_ptr(name).to_bytes() == b"pgrst"
+            }
+            T_AlterRoleSetStmt | T_GrantRoleStmt | T_DropRoleStmt => true,
+            _ => false,
+        }
+    }
+}
+
+/// Every backend's utility statements pass here (pgrest is preloaded): the ones above bump
+/// the schema generation when their transaction commits; all go on unchanged.
+#[pg_guard]
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    unsafe {
+        let stmt = (*pstmt).utilityStmt;
+        if !stmt.is_null() && invalidates_schema_cache(stmt) {
+            reload_at_commit();
+        }
+        match PREV_PROCESS_UTILITY {
+            Some(prev) => pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+                prev(
+                    pstmt,
+                    query_string,
+                    read_only_tree,
+                    context,
+                    params,
+                    query_env,
+                    dest,
+                    qc,
+                )
+            }),
+            None => pg_sys::standard_ProcessUtility(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
+        }
+    }
 }
 
 /// The executor pool: each worker's state, how many requests wait, and where requests went

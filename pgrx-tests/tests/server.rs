@@ -474,6 +474,37 @@ fn a_failed_schema_reload_is_503_and_serving_resumes_by_itself() {
     assert_eq!(c.worker_pids().len(), 1);
 }
 
+#[test]
+fn role_settings_and_notify_pgrst_reach_the_cache_without_a_reload() {
+    let c = Cluster::start("server_fresh", &[("pgrest.workers", "2")]);
+    let auth = bearer(&jwt(json!({"role": "sv_role"})));
+    let clock = || {
+        let r = c.get_with("/sv_clock", &[("Authorization", &auth)]);
+        assert_status(&r, 200);
+        r.json()[0]["at"].as_str().unwrap().to_string()
+    };
+    assert!(!clock().ends_with("+09:00"));
+    // ALTER ROLE … SET fires no event trigger (roles are shared objects): pgrest sees it.
+    c.psql("ALTER ROLE sv_role SET timezone = 'Asia/Tokyo'");
+    for _ in 0..4 {
+        assert!(clock().ends_with("+09:00"));
+    }
+    c.psql("ALTER ROLE sv_role RESET timezone");
+    for _ in 0..4 {
+        assert!(!clock().ends_with("+09:00"));
+    }
+    // DDL that fires no event trigger (replica mode), then PostgREST's NOTIFY.
+    c.psql(
+        "SET session_replication_role = replica; \
+         CREATE TABLE api.sv_fresh (id int); GRANT SELECT ON api.sv_fresh TO web_anon",
+    );
+    assert_error(&c.get("/sv_fresh"), 404, "PGRST205");
+    c.psql("NOTIFY pgrst, 'reload schema'");
+    for _ in 0..4 {
+        assert_status(&c.get("/sv_fresh"), 200);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Limits: slow bodies, connections
 
