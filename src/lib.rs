@@ -144,9 +144,34 @@ unsafe fn invalidates_schema_cache(stmt: *mut pg_sys::Node) -> bool {
     }
 }
 
-/// Every backend's utility statements pass here (pgrest is preloaded): the ones above bump
-/// the schema generation when their transaction commits; all go on unchanged.
+// Not in pgrx's guarded form: errors raised by the statement itself must reach the caller
+// exactly as PostgreSQL raised them (pgrx's guard would re-raise them with a Rust backtrace
+// appended to their detail).
+extern "C-unwind" {
+    #[link_name = "standard_ProcessUtility"]
+    fn raw_standard_process_utility(
+        pstmt: *mut pg_sys::PlannedStmt,
+        query_string: *const std::ffi::c_char,
+        read_only_tree: bool,
+        context: pg_sys::ProcessUtilityContext::Type,
+        params: pg_sys::ParamListInfo,
+        query_env: *mut pg_sys::QueryEnvironment,
+        dest: *mut pg_sys::DestReceiver,
+        qc: *mut pg_sys::QueryCompletion,
+    );
+}
+
+/// pgrest's part of the utility hook, guarded (Rust code).
 #[pg_guard]
+unsafe extern "C-unwind" fn note_utility_statement(stmt: *mut pg_sys::Node) {
+    if unsafe { invalidates_schema_cache(stmt) } {
+        reload_at_commit();
+    }
+}
+
+/// Every backend's utility statements pass here (pgrest is preloaded): the ones above bump
+/// the schema generation when their transaction commits; all go on unchanged. This frame
+/// holds nothing to drop, so a statement's ERROR may pass through it as through C.
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C-unwind" fn process_utility(
     pstmt: *mut pg_sys::PlannedStmt,
@@ -160,23 +185,21 @@ unsafe extern "C-unwind" fn process_utility(
 ) {
     unsafe {
         let stmt = (*pstmt).utilityStmt;
-        if !stmt.is_null() && invalidates_schema_cache(stmt) {
-            reload_at_commit();
+        if !stmt.is_null() {
+            note_utility_statement(stmt);
         }
         match PREV_PROCESS_UTILITY {
-            Some(prev) => pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
-                prev(
-                    pstmt,
-                    query_string,
-                    read_only_tree,
-                    context,
-                    params,
-                    query_env,
-                    dest,
-                    qc,
-                )
-            }),
-            None => pg_sys::standard_ProcessUtility(
+            Some(prev) => prev(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
+            None => raw_standard_process_utility(
                 pstmt,
                 query_string,
                 read_only_tree,

@@ -503,6 +503,15 @@ fn role_settings_and_notify_pgrst_reach_the_cache_without_a_reload() {
     for _ in 0..4 {
         assert_status(&c.get("/sv_fresh"), 200);
     }
+    // The hook passes the errors of utility statements on untouched.
+    let err = c
+        .try_psql("CREATE TABLE api.sv_fresh (id int)")
+        .unwrap_err();
+    assert!(
+        err.contains("relation \"sv_fresh\" already exists"),
+        "{err}"
+    );
+    assert!(!err.contains("pgrx") && !err.contains("backtrace"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------
