@@ -154,10 +154,7 @@ impl App {
     fn load_schema_cache(&mut self, req: &Request) -> Result<SchemaCache, Error> {
         let stmt = query::sql::Statement {
             sql: schema_cache::LOAD_QUERY.to_string(),
-            params: vec![
-                serde_json::to_string(&self.config.db_schemas).unwrap_or_default(),
-                serde_json::to_string(&self.config.db_extra_search_path).unwrap_or_default(),
-            ],
+            params: schema_cache::load_params(&self.config).to_vec(),
         };
         let json = self.executor.transaction(true, |tx| {
             req.test_panic("schema_load");

@@ -188,28 +188,17 @@ unsafe extern "C-unwind" fn process_utility(
         if !stmt.is_null() {
             note_utility_statement(stmt);
         }
-        match PREV_PROCESS_UTILITY {
-            Some(prev) => prev(
-                pstmt,
-                query_string,
-                read_only_tree,
-                context,
-                params,
-                query_env,
-                dest,
-                qc,
-            ),
-            None => raw_standard_process_utility(
-                pstmt,
-                query_string,
-                read_only_tree,
-                context,
-                params,
-                query_env,
-                dest,
-                qc,
-            ),
-        }
+        let next = PREV_PROCESS_UTILITY.unwrap_or(raw_standard_process_utility);
+        next(
+            pstmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        );
     }
 }
 
@@ -221,17 +210,7 @@ fn pool_status() -> pgrx::JsonB {
         pgrx::error!("pgrest is not in shared_preload_libraries");
     }
     let workers = config::StartupConfig::load().workers;
-    let s = POOL.get().snapshot(workers);
-    pgrx::JsonB(serde_json::json!({
-        "workers": s.states,
-        "waiting": s.waiting,
-        "local": s.stats.local,
-        "forwarded": s.stats.forwarded,
-        "queued": s.stats.queued,
-        "taken_own": s.stats.taken_own,
-        "taken_other": s.stats.taken_other,
-        "refused": s.stats.refused,
-    }))
+    pgrx::JsonB(serde_json::to_value(POOL.get().snapshot(workers)).unwrap_or_default())
 }
 
 /// The schema cache pgrest builds for the current settings (`pgrest.db_schemas`,
@@ -239,9 +218,7 @@ fn pool_status() -> pgrx::JsonB {
 /// computed fields and role settings. For debugging; it reads only the catalog.
 #[pg_extern(stable, parallel_safe)]
 fn schema_cache() -> pgrx::JsonB {
-    let cfg = config::AppConfig::load();
-    let schemas = serde_json::to_string(&cfg.db_schemas).unwrap_or_default();
-    let extra = serde_json::to_string(&cfg.db_extra_search_path).unwrap_or_default();
+    let [schemas, extra] = schema_cache::load_params(&config::AppConfig::load());
     let json =
         Spi::get_one_with_args::<String>(schema_cache::LOAD_QUERY, &[schemas.into(), extra.into()])
             .unwrap_or_else(|e| pgrx::error!("pgrest: could not read the catalog: {e}"))

@@ -107,7 +107,7 @@ struct PoolData {
 }
 
 /// Counters since the server started (shown by `pgrest.pool()`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Stats {
     /// Requests run by the main thread of the worker that read them, at once.
     pub local: u64,
@@ -124,11 +124,13 @@ pub(crate) struct Stats {
 }
 
 /// A snapshot of the pool, for `pgrest.pool()`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Snapshot {
     /// Per worker: "offline", "idle" or "busy".
+    #[serde(rename = "workers")]
     pub states: Vec<&'static str>,
     pub waiting: usize,
+    #[serde(flatten)]
     pub stats: Stats,
 }
 

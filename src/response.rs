@@ -101,7 +101,7 @@ fn location(relation: &str, pairs_json: &str) -> Option<String> {
 }
 
 /// Headers that frame the HTTP message: only the HTTP layer may set them.
-const FRAMING_HEADERS: [&str; 4] = [
+pub(crate) const FRAMING_HEADERS: [&str; 4] = [
     "content-length",
     "transfer-encoding",
     "connection",

@@ -58,27 +58,30 @@ fn set_my_latch() {
     }
 }
 
+/// Runs a signal handler's body without changing `errno` for the code it interrupted.
+fn preserving_errno(body: impl FnOnce()) {
+    let saved = unsafe { *libc::__errno_location() };
+    body();
+    unsafe { *libc::__errno_location() = saved };
+}
+
 /// SIGTERM: sticky (never reset), so no state of the worker can lose it.
 unsafe extern "C-unwind" fn on_sigterm(_signal: c_int) {
-    let saved = std::io::Error::last_os_error().raw_os_error();
-    SHUTDOWN_REQUESTED.store(true, Ordering::SeqCst);
-    set_my_latch();
-    let fd = unsafe { HTTP_WAKE_FD };
-    if fd >= 0 {
-        crate::listener::wake(fd);
-    }
-    if let Some(e) = saved {
-        unsafe { *libc::__errno_location() = e };
-    }
+    preserving_errno(|| {
+        SHUTDOWN_REQUESTED.store(true, Ordering::SeqCst);
+        set_my_latch();
+        let fd = unsafe { HTTP_WAKE_FD };
+        if fd >= 0 {
+            crate::listener::wake(fd);
+        }
+    });
 }
 
 unsafe extern "C-unwind" fn on_sighup(_signal: c_int) {
-    let saved = std::io::Error::last_os_error().raw_os_error();
-    RELOAD_REQUESTED.store(true, Ordering::SeqCst);
-    set_my_latch();
-    if let Some(e) = saved {
-        unsafe { *libc::__errno_location() = e };
-    }
+    preserving_errno(|| {
+        RELOAD_REQUESTED.store(true, Ordering::SeqCst);
+        set_my_latch();
+    });
 }
 
 fn shutdown_requested() -> bool {

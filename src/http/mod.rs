@@ -956,7 +956,7 @@ fn to_hyper(r: HttpResponse, is_head: bool) -> hyper::Response<Full<Bytes>> {
     let headers = out.headers_mut();
     for (k, v) in r.headers {
         // Only hyper frames the message (the app already dropped and logged these).
-        if ["content-length", "transfer-encoding", "connection"]
+        if crate::response::FRAMING_HEADERS
             .iter()
             .any(|f| f.eq_ignore_ascii_case(&k))
         {

@@ -13,6 +13,15 @@ use serde::{Deserialize, Serialize};
 /// The SQL that loads the cache; `$1`/`$2` are JSON arrays of schema names.
 pub const LOAD_QUERY: &str = include_str!("query.sql");
 
+/// The parameters of [`LOAD_QUERY`] for a configuration: the exposed schemas and the extra
+/// search path, as JSON arrays.
+pub fn load_params(cfg: &crate::config::AppConfig) -> [String; 2] {
+    [
+        serde_json::to_string(&cfg.db_schemas).unwrap_or_default(),
+        serde_json::to_string(&cfg.db_extra_search_path).unwrap_or_default(),
+    ]
+}
+
 /// A PostgreSQL type as the planner needs it: how to name it in a cast, and what it is.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct PgType {
