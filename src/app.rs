@@ -131,7 +131,15 @@ impl App {
                     self.cache_generation = generation;
                 }
                 Err(e) => {
-                    pgrx::log!("pgrest: could not load the schema cache: {}", e.message());
+                    let detail = match e.details() {
+                        Some(serde_json::Value::String(d)) => format!(": {d}"),
+                        Some(d) => format!(": {d}"),
+                        None => String::new(),
+                    };
+                    pgrx::log!(
+                        "pgrest: could not load the schema cache: {}{detail}",
+                        e.message()
+                    );
                     return Err(Error::NoSchemaCache);
                 }
             }

@@ -44,8 +44,12 @@ pub enum ApiRequestError {
     InvalidRange(RangeError),
     /// PATCH/DELETE with `limit`/`offset` but no `order` (PostgREST 12; see README).
     LimitNoOrder,
-    NotEmbedded(String),
+    /// A filter, order or limit names an embed that is not in `select`; with the name and
+    /// alias when the embed exists under an alias.
+    NotEmbedded(String, Option<(String, String)>),
     NotImplemented(String),
+    /// `order=rel(col)` on an embed that is not to-one: (origin, embed name).
+    RelatedOrderNotToOne(String, String),
     PutLimitNotAllowed,
     QueryParam(QpError),
     UnacceptableSchema {
@@ -88,6 +92,20 @@ pub enum SchemaCacheError {
         schema: String,
         relation: String,
         hint: Option<String>,
+    },
+    /// No relationship for an embed (PGRST200); `suggestion` is the whole hint.
+    NoRelBetween {
+        parent: String,
+        child: String,
+        hint: Option<String>,
+        schema: String,
+        suggestion: Option<String>,
+    },
+    /// More than one relationship for an embed (PGRST201).
+    AmbiguousRelBetween {
+        parent: String,
+        child: String,
+        candidates: Vec<crate::schema_cache::Relationship>,
     },
 }
 
@@ -403,7 +421,7 @@ impl ApiRequestError {
             // PGRST104 is retired in PostgREST.
             UnacceptableSchema { .. } => "PGRST106",
             MediaType(_) => "PGRST107",
-            NotEmbedded(_) => "PGRST108",
+            NotEmbedded(..) => "PGRST108",
             // PostgREST 13 retired these two with limited updates/deletes; pgrest keeps both.
             LimitNoOrder => "PGRST109",
             OffLimitsChanges { .. } => "PGRST110",
@@ -413,6 +431,7 @@ impl ApiRequestError {
             PutLimitNotAllowed => "PGRST114",
             Singularity(_) => "PGRST116",
             UnsupportedMethod(_) => "PGRST117",
+            RelatedOrderNotToOne(..) => "PGRST118",
             PgrstParse(_) => "PGRST121",
             InvalidPreferences(_) => "PGRST122",
             AggregatesNotAllowed => "PGRST123",
@@ -433,7 +452,8 @@ impl ApiRequestError {
             InvalidPreferences(_) => 400,
             InvalidRpcMethod(_) => 405,
             InvalidRange(_) => 416,
-            NotEmbedded(_) => 400,
+            NotEmbedded(..) => 400,
+            RelatedOrderNotToOne(..) => 400,
             LimitNoOrder => 400,
             OffLimitsChanges { .. } => 400,
             NotImplemented(_) => 400,
@@ -461,7 +481,8 @@ impl ApiRequestError {
             InvalidRange(_) => "Requested range not satisfiable".into(),
             UnacceptableSchema { schema, .. } => format!("Invalid schema: {schema}"),
             MediaType(mts) => format!("None of these media types are available: {}", mts.join(", ")),
-            NotEmbedded(r) => format!("'{r}' is not an embedded resource in this request"),
+            NotEmbedded(r, _) => format!("'{r}' is not an embedded resource in this request"),
+            RelatedOrderNotToOne(_, target) => format!("A related order on '{target}' is not possible"),
             LimitNoOrder => "A 'limit' was applied without an explicit 'order'".into(),
             OffLimitsChanges { .. } => {
                 "The maximum number of rows allowed to change was surpassed".into()
@@ -504,6 +525,12 @@ impl ApiRequestError {
                 "Results contain {changed} rows changed but the maximum number allowed is {max}"
             )),
             NotImplemented(d) => s(d.clone()),
+            RelatedOrderNotToOne(origin, target) => s(format!(
+                "'{origin}' and '{target}' do not form a many-to-one or one-to-one relationship"
+            )),
+            NotEmbedded(_, Some(_)) => {
+                s("Target names are not allowed in filters if they have an alias".into())
+            }
             BodyTimeout(secs) => s(format!(
                 "The request body did not arrive within {secs} seconds"
             )),
@@ -514,7 +541,7 @@ impl ApiRequestError {
             | MediaType(_)
             | InvalidBody(_)
             | InvalidRpcMethod(_)
-            | NotEmbedded(_)
+            | NotEmbedded(_, None)
             | LimitNoOrder
             | PutLimitNotAllowed
             | UnacceptableSchema { .. }
@@ -529,7 +556,8 @@ impl ApiRequestError {
         use ApiRequestError::*;
         let s = |t: String| Some(Value::String(t));
         match self {
-            NotEmbedded(r) => s(format!("Verify that '{r}' is included in the 'select' query parameter.")),
+            NotEmbedded(r, None) => s(format!("Verify that '{r}' is included in the 'select' query parameter.")),
+            NotEmbedded(_, Some((name, alias))) => s(format!("Change '{name}' to '{alias}' in filters, orders or limits.")),
             PgrstParse(RaiseParseError::Message(_)) => s(
                 "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: 'details', 'hint'."
                     .into(),
@@ -559,9 +587,89 @@ impl ApiRequestError {
             | Singularity(_)
             | MaxAffectedViolation(_)
             | OffLimitsChanges { .. }
+            | RelatedOrderNotToOne(..)
             | InvalidResourcePath => None,
         }
     }
+}
+
+/// One candidate of PGRST201's details, as PostgREST's `compressedRel`.
+fn relationship_json(r: &crate::schema_cache::Relationship) -> Value {
+    use crate::schema_cache::Cardinality;
+    let cols = |names: Vec<&String>| {
+        format!(
+            "({})",
+            names
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let (cardinality, relationship) = match &r.cardinality {
+        Cardinality::M2M { junction: j } => (
+            "many-to-many",
+            format!(
+                "{} using {}{} and {}{}",
+                j.table,
+                j.constraint,
+                cols(j.columns.iter().map(|(_, c)| c).collect()),
+                j.foreign_constraint,
+                cols(j.foreign_columns.iter().map(|(_, c)| c).collect()),
+            ),
+        ),
+        Cardinality::M2O {
+            constraint,
+            columns,
+        }
+        | Cardinality::O2O {
+            constraint,
+            columns,
+            ..
+        }
+        | Cardinality::O2M {
+            constraint,
+            columns,
+        } => (
+            match r.cardinality {
+                Cardinality::M2O { .. } => "many-to-one",
+                Cardinality::O2O { .. } => "one-to-one",
+                _ => "one-to-many",
+            },
+            format!(
+                "{constraint} using {}{} and {}{}",
+                r.table,
+                cols(columns.iter().map(|(c, _)| c).collect()),
+                r.foreign_table,
+                cols(columns.iter().map(|(_, c)| c).collect()),
+            ),
+        ),
+        Cardinality::Computed { .. } => return serde_json::json!({}),
+    };
+    serde_json::json!({
+        "cardinality": cardinality,
+        "embedding": format!("{} with {}", r.table, r.foreign_table),
+        "relationship": relationship,
+    })
+}
+
+/// `'target!hint'` for each candidate, as PGRST201's hint lists them.
+fn relationship_hints(child: &str, rels: &[crate::schema_cache::Relationship]) -> String {
+    use crate::schema_cache::Cardinality;
+    let hints: Vec<String> = rels
+        .iter()
+        .filter_map(|r| {
+            let hint = match &r.cardinality {
+                Cardinality::M2M { junction } => junction.table.as_str(),
+                c => c.constraint()?,
+            };
+            Some(format!("'{}!{hint}'", r.foreign_table))
+        })
+        .collect();
+    format!(
+        "Try changing '{child}' to one of the following: {}. Find the desired relationship in the 'details' key.",
+        hints.join(", ")
+    )
 }
 
 impl SchemaCacheError {
@@ -569,6 +677,8 @@ impl SchemaCacheError {
         match self {
             SchemaCacheError::ColumnNotFound { .. } => "PGRST204",
             SchemaCacheError::TableNotFound { .. } => "PGRST205",
+            SchemaCacheError::NoRelBetween { .. } => "PGRST200",
+            SchemaCacheError::AmbiguousRelBetween { .. } => "PGRST201",
         }
     }
 
@@ -576,6 +686,8 @@ impl SchemaCacheError {
         match self {
             SchemaCacheError::ColumnNotFound { .. } => 400,
             SchemaCacheError::TableNotFound { .. } => 404,
+            SchemaCacheError::NoRelBetween { .. } => 400,
+            SchemaCacheError::AmbiguousRelBetween { .. } => 300,
         }
     }
 
@@ -589,6 +701,12 @@ impl SchemaCacheError {
             } => {
                 format!("Could not find the table '{schema}.{relation}' in the schema cache")
             }
+            SchemaCacheError::NoRelBetween { parent, child, .. } => format!(
+                "Could not find a relationship between '{parent}' and '{child}' in the schema cache"
+            ),
+            SchemaCacheError::AmbiguousRelBetween { parent, child, .. } => format!(
+                "Could not embed because more than one relationship was found for '{parent}' and '{child}'"
+            ),
         }
     }
 
@@ -597,6 +715,21 @@ impl SchemaCacheError {
             SchemaCacheError::ColumnNotFound { .. } | SchemaCacheError::TableNotFound { .. } => {
                 None
             }
+            SchemaCacheError::NoRelBetween {
+                parent,
+                child,
+                hint,
+                schema,
+                ..
+            } => Some(Value::String(format!(
+                "Searched for a foreign key relationship between '{parent}' and '{child}{}' in the schema '{schema}', but no matches were found.",
+                hint.as_deref()
+                    .map(|h| format!("' using the hint '{h}"))
+                    .unwrap_or_default()
+            ))),
+            SchemaCacheError::AmbiguousRelBetween { candidates, .. } => Some(Value::Array(
+                candidates.iter().map(relationship_json).collect(),
+            )),
         }
     }
 
@@ -606,6 +739,12 @@ impl SchemaCacheError {
             SchemaCacheError::TableNotFound { schema, hint, .. } => hint
                 .as_ref()
                 .map(|t| Value::String(format!("Perhaps you meant the table '{schema}.{t}'"))),
+            SchemaCacheError::NoRelBetween { suggestion, .. } => {
+                suggestion.clone().map(Value::String)
+            }
+            SchemaCacheError::AmbiguousRelBetween {
+                child, candidates, ..
+            } => Some(Value::String(relationship_hints(child, candidates))),
         }
     }
 }

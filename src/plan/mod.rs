@@ -7,13 +7,15 @@ use crate::api_request::media_type::MediaType;
 use crate::api_request::preferences::{PreferHandling, PreferRepresentation, Preferences};
 use crate::api_request::range::Range;
 use crate::api_request::types::{
-    Field, Filter, JsonOperation, LogicOperator, LogicTree, OpExpr, Operation, OrderDirection,
-    OrderNulls, OrderTerm, SelectItem,
+    JsonOperation, LogicOperator, Operation, OrderDirection, OrderNulls,
 };
 use crate::api_request::{Action, ApiRequest, Mutation};
 use crate::config::AppConfig;
 use crate::error::{ApiRequestError, Error, SchemaCacheError};
 use crate::schema_cache::{PgType, SchemaCache, Table};
+
+mod read;
+pub use read::{EmbedShape, Link, ReadPlan};
 
 /// A type named by the user in a cast (`select=col::text`), resolved by PostgreSQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,24 +134,21 @@ pub enum CoercibleLogicTree {
         children: Vec<CoercibleLogicTree>,
     },
     Stmnt(Box<CoercibleFilter>),
+    /// `rel=is.null` (`negated: false`) or `rel=not.is.null` on an embed: whether the
+    /// parent row has a related row (PostgREST's `CoercibleFilterNullEmbed`).
+    NullEmbed {
+        negated: bool,
+        embed: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoercibleOrderTerm {
+    /// The lateral subquery of a to-one embed (`order=rel(col)`), or the relation itself.
+    pub relation: Option<String>,
     pub field: CoercibleField,
     pub direction: Option<OrderDirection>,
     pub nulls: Option<OrderNulls>,
-}
-
-/// A read of one relation (no embedding yet).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadPlan {
-    pub schema: String,
-    pub relation: String,
-    pub select: Vec<SelectField>,
-    pub filters: Vec<CoercibleLogicTree>,
-    pub order: Vec<CoercibleOrderTerm>,
-    pub range: Range,
 }
 
 /// How the rows are turned into the response body.
@@ -311,8 +310,8 @@ pub fn action_plan(
             headers_only,
         } => {
             let table = find_table(cache, &api.schema, relation)?;
-            let mut read = read_plan(api, table, cache, types)?;
-            read.range = restrict_range(read.range, cfg.db_max_rows);
+            let mut read = read::read_plan(api, cfg, table, cache, types, false)?;
+            restrict_ranges(&mut read, cfg.db_max_rows);
             let (aggregate, media) = negotiate(api, !*headers_only)?;
             check_preferences(&api.preferences)?;
             Ok(ActionPlan::Read {
@@ -329,13 +328,13 @@ pub fn action_plan(
         }
         Action::RelationMut { relation, mutation } => {
             let table = find_table(cache, &api.schema, relation)?;
-            let mut read = read_plan(api, table, cache, types)?;
-            let mutate = mutate_plan(*mutation, api, table, &read)?;
+            let mut read = read::read_plan(api, cfg, table, cache, types, true)?;
+            let filters = read::root_filters(api, table, cache);
+            let mutate = mutate_plan(*mutation, api, table, &read, filters)?;
             check_preferences(&api.preferences)?;
             let representation = api.preferences.representation == Some(PreferRepresentation::Full);
             let (aggregate, media) = negotiate(api, representation)?;
             // The representation reads what the mutation returned; the mutation already applied the filters.
-            read.filters.clear();
             read.range = Range::ALL;
             Ok(ActionPlan::Mutate {
                 mutation: *mutation,
@@ -450,12 +449,13 @@ fn count_plan(prefs: &Preferences) -> CountPlan {
     }
 }
 
-/// `db-max-rows` applies to reads, keeping the special `limit=0` range.
-fn restrict_range(range: Range, max_rows: Option<i64>) -> Range {
-    if range.has_limit_zero() {
-        range
-    } else {
-        range.restrict(max_rows)
+/// `db-max-rows` applies to the reads of every level, keeping the special `limit=0` range.
+fn restrict_ranges(plan: &mut ReadPlan, max_rows: Option<i64>) {
+    if !plan.range.has_limit_zero() {
+        plan.range = plan.range.restrict(max_rows);
+    }
+    for e in &mut plan.embeds {
+        restrict_ranges(&mut e.plan, max_rows);
     }
 }
 
@@ -486,192 +486,6 @@ fn negotiate(api: &ApiRequest, with_body: bool) -> Result<(Aggregate, MediaType)
         )
         .into()),
     }
-}
-
-fn not_embedded(path: &[String]) -> Error {
-    ApiRequestError::NotEmbedded(path.first().cloned().unwrap_or_default()).into()
-}
-
-/// Resolves a field name against a table: column, computed field, `*`, or unknown.
-pub fn resolve_field(cache: &SchemaCache, table: &Table, field: &Field) -> CoercibleField {
-    let (kind, base_type) = if field.name == "*" {
-        (FieldKind::Star, None)
-    } else if let Some(c) = table.column(&field.name) {
-        (FieldKind::Column, Some(c.ty.clone()))
-    } else if let Some(cf) = cache.computed_field(table, &field.name) {
-        (FieldKind::Computed, Some(cf.ty.clone()))
-    } else {
-        (FieldKind::Unknown, None)
-    };
-    let to_jsonb = !base_type.as_ref().is_some_and(PgType::is_json);
-    CoercibleField {
-        name: field.name.clone(),
-        kind,
-        json_path: field.json_path.clone(),
-        base_type,
-        to_jsonb,
-    }
-}
-
-fn read_plan(
-    api: &ApiRequest,
-    table: &Table,
-    cache: &SchemaCache,
-    types: &mut dyn TypeResolver,
-) -> Result<ReadPlan, Error> {
-    let q = &api.query;
-    let mut select = Vec::with_capacity(q.select.len());
-    for item in &q.select {
-        match item {
-            SelectItem::Field {
-                aggregate: Some(_), ..
-            } => return Err(ApiRequestError::AggregatesNotAllowed.into()),
-            SelectItem::Field {
-                field,
-                cast,
-                alias,
-                aggregate: None,
-                aggregate_cast: _,
-            } => {
-                let cf = resolve_field(cache, table, field);
-                let cast = cast.as_deref().map(|c| types.resolve(c)).transpose()?;
-                // A JSON path without an alias is named after its last key (PostgREST's addAliases).
-                let alias = alias.clone().or_else(|| json_path_alias(field));
-                select.push(SelectField {
-                    field: cf,
-                    cast,
-                    alias,
-                });
-            }
-            SelectItem::Relation { .. } | SelectItem::Spread { .. } => {
-                return Err(ApiRequestError::NotImplemented(
-                    "Resource embedding is not supported by this version of pgrest".into(),
-                )
-                .into());
-            }
-        }
-    }
-    if select.is_empty() {
-        // `select=` (empty) means every column, like no select at all.
-        let star = Field::new("*");
-        select.push(SelectField {
-            field: resolve_field(cache, table, &star),
-            cast: None,
-            alias: None,
-        });
-    }
-    if let Some((path, _)) = q.filters_not_root.first() {
-        return Err(not_embedded(path));
-    }
-    let mut filters: Vec<CoercibleLogicTree> = q
-        .filters_root
-        .iter()
-        .map(|f| CoercibleLogicTree::Stmnt(Box::new(coerce_filter(cache, table, f))))
-        .collect();
-    for (path, tree) in &q.logic {
-        if !path.is_empty() {
-            return Err(not_embedded(path));
-        }
-        filters.push(coerce_logic_tree(cache, table, tree));
-    }
-    let mut order = Vec::new();
-    for (path, terms) in &q.order {
-        if !path.is_empty() {
-            return Err(not_embedded(path));
-        }
-        for term in terms {
-            order.push(coerce_order_term(cache, table, term)?);
-        }
-    }
-    for key in api.ranges.keys() {
-        if key != "limit" {
-            let path: Vec<String> = key.split('.').map(str::to_string).collect();
-            return Err(not_embedded(&path[..path.len().saturating_sub(1)]));
-        }
-    }
-    Ok(ReadPlan {
-        schema: table.schema.clone(),
-        relation: table.name.clone(),
-        select,
-        filters,
-        order,
-        range: api.top_level_range,
-    })
-}
-
-fn json_path_alias(field: &Field) -> Option<String> {
-    use crate::api_request::types::JsonOperand;
-    let operand = |op: &JsonOperation| match op {
-        JsonOperation::Arrow(o) | JsonOperation::DoubleArrow(o) => o.clone(),
-    };
-    match field.json_path.last().map(operand)? {
-        JsonOperand::Key(k) => Some(k),
-        JsonOperand::Idx(_) => Some(
-            field
-                .json_path
-                .iter()
-                .rev()
-                .find_map(|op| match operand(op) {
-                    JsonOperand::Key(k) => Some(k),
-                    JsonOperand::Idx(_) => None,
-                })
-                .unwrap_or_else(|| field.name.clone()),
-        ),
-    }
-}
-
-fn coerce_filter(cache: &SchemaCache, table: &Table, f: &Filter) -> CoercibleFilter {
-    let field = resolve_field(cache, table, &f.field);
-    match &f.op_expr {
-        OpExpr::Expr { negated, operation } => CoercibleFilter {
-            field,
-            negated: *negated,
-            operation: operation.clone(),
-        },
-        // Only GET RPC keeps operator-less parameters, and those are arguments, not filters.
-        OpExpr::NoOp(v) => CoercibleFilter {
-            field,
-            negated: false,
-            operation: Operation::Quant(
-                crate::api_request::types::QuantOperator::Equal,
-                None,
-                v.clone(),
-            ),
-        },
-    }
-}
-
-fn coerce_logic_tree(cache: &SchemaCache, table: &Table, tree: &LogicTree) -> CoercibleLogicTree {
-    match tree {
-        LogicTree::Stmnt(f) => CoercibleLogicTree::Stmnt(Box::new(coerce_filter(cache, table, f))),
-        LogicTree::Expr {
-            negated,
-            op,
-            children,
-        } => CoercibleLogicTree::Expr {
-            negated: *negated,
-            op: *op,
-            children: children
-                .iter()
-                .map(|c| coerce_logic_tree(cache, table, c))
-                .collect(),
-        },
-    }
-}
-
-fn coerce_order_term(
-    cache: &SchemaCache,
-    table: &Table,
-    term: &OrderTerm,
-) -> Result<CoercibleOrderTerm, Error> {
-    if let Some(rel) = &term.relation {
-        return Err(not_embedded(std::slice::from_ref(rel)));
-    }
-    Ok(CoercibleOrderTerm {
-        field: resolve_field(cache, table, &term.field),
-        direction: term.direction,
-        nulls: term.nulls,
-    })
 }
 
 fn typed_columns(api: &ApiRequest, table: &Table) -> Result<Vec<TypedColumn>, Error> {
@@ -727,9 +541,23 @@ fn returning(api: &ApiRequest, read: &ReadPlan, pk: &[String]) -> Returning {
                     }
                 }
             }
+            let mut add = |name: &String| {
+                if !cols.contains(name) {
+                    cols.push(name.clone());
+                }
+            };
             for o in &read.order {
-                if o.field.kind != FieldKind::Star && !cols.contains(&o.field.name) {
-                    cols.push(o.field.name.clone());
+                if o.relation.is_none() && o.field.kind != FieldKind::Star {
+                    add(&o.field.name);
+                }
+            }
+            // The columns the embeds join on.
+            for e in &read.embeds {
+                match &e.link {
+                    Link::Columns(pairs) | Link::Junction { parent: pairs, .. } => {
+                        pairs.iter().for_each(|(p, _)| add(p));
+                    }
+                    Link::Function { .. } => return Returning::All,
                 }
             }
             Returning::Columns(cols)
@@ -746,6 +574,7 @@ fn mutate_plan(
     api: &ApiRequest,
     table: &Table,
     read: &ReadPlan,
+    filters: Vec<CoercibleLogicTree>,
 ) -> Result<MutatePlan, Error> {
     let schema = table.schema.clone();
     let relation = table.name.clone();
@@ -775,14 +604,14 @@ fn mutate_plan(
             relation,
             columns: typed_columns(api, table)?,
             body: body_as_array(api),
-            filters: read.filters.clone(),
+            filters: filters.clone(),
             limit,
             returning,
         }),
         Mutation::Delete => Ok(MutatePlan::Delete {
             schema,
             relation,
-            filters: read.filters.clone(),
+            filters,
             limit,
             returning,
         }),

@@ -15,7 +15,8 @@ use crate::api_request::types::{
 };
 use crate::plan::{
     Aggregate, CoercibleField, CoercibleFilter, CoercibleLogicTree, CoercibleOrderTerm, CountPlan,
-    FieldKind, MutateLimit, MutatePlan, ReadPlan, Returning, SelectField, TypedColumn, ValueType,
+    EmbedShape, FieldKind, Link, MutateLimit, MutatePlan, ReadPlan, Returning, SelectField,
+    TypedColumn, ValueType,
 };
 use sql::{SqlBuilder, Statement};
 
@@ -228,9 +229,40 @@ fn filter(b: &mut SqlBuilder, q: Qualifier, f: &CoercibleFilter) {
     }
 }
 
-fn logic_tree(b: &mut SqlBuilder, q: Qualifier, t: &CoercibleLogicTree) {
+/// How `rel=is.null` filters are written: on the embed's lateral subquery (reads), or as
+/// `EXISTS` of the embed's rows (counts, which have no joins).
+#[derive(Clone, Copy)]
+enum NullEmbeds<'a> {
+    Joined,
+    Exists(&'a ReadPlan),
+}
+
+fn logic_tree(b: &mut SqlBuilder, q: Qualifier, t: &CoercibleLogicTree, ne: NullEmbeds) {
     match t {
         CoercibleLogicTree::Stmnt(f) => filter(b, q, f),
+        // An unqualified name: the lateral subquery's aggregate column (to-many) or, when it
+        // has no such column, its whole row (to-one); NULL when there is no related row.
+        CoercibleLogicTree::NullEmbed { negated, embed } => match ne {
+            NullEmbeds::Joined => {
+                b.ident(embed).push(if *negated {
+                    " IS DISTINCT FROM NULL"
+                } else {
+                    " IS NOT DISTINCT FROM NULL"
+                });
+            }
+            NullEmbeds::Exists(parent) => {
+                if !*negated {
+                    b.push("NOT ");
+                }
+                b.push("EXISTS (");
+                if let Some(e) = parent.embeds.iter().find(|e| e.agg_alias == *embed) {
+                    count_query(b, &e.plan, Some((&e.link, plan_qualifier(parent))));
+                } else {
+                    b.push("SELECT 1");
+                }
+                b.push(")");
+            }
+        },
         CoercibleLogicTree::Expr {
             negated,
             op,
@@ -247,7 +279,7 @@ fn logic_tree(b: &mut SqlBuilder, q: Qualifier, t: &CoercibleLogicTree) {
                         LogicOperator::Or => " OR ",
                     });
                 }
-                logic_tree(b, q, c);
+                logic_tree(b, q, c, ne);
             }
             b.push(")");
         }
@@ -257,14 +289,17 @@ fn logic_tree(b: &mut SqlBuilder, q: Qualifier, t: &CoercibleLogicTree) {
 fn where_clause(b: &mut SqlBuilder, q: Qualifier, filters: &[CoercibleLogicTree]) {
     for (i, f) in filters.iter().enumerate() {
         b.push(if i == 0 { " WHERE " } else { " AND " });
-        logic_tree(b, q, f);
+        logic_tree(b, q, f, NullEmbeds::Joined);
     }
 }
 
 fn order_by(b: &mut SqlBuilder, q: Qualifier, order: &[CoercibleOrderTerm]) {
     for (i, o) in order.iter().enumerate() {
         b.push(if i == 0 { " ORDER BY " } else { ", " });
-        field(b, q, &o.field);
+        match &o.relation {
+            Some(embed) => field(b, Qualifier::Alias(embed), &o.field),
+            None => field(b, q, &o.field),
+        }
         match o.direction {
             Some(OrderDirection::Asc) => b.push(" ASC"),
             Some(OrderDirection::Desc) => b.push(" DESC"),
@@ -294,27 +329,263 @@ fn limit_offset(b: &mut SqlBuilder, range: &Range) {
         .push("::pg_catalog.int8");
 }
 
-fn select_list(b: &mut SqlBuilder, q: Qualifier, select: &[SelectField]) {
-    if select.is_empty() {
-        qualifier(b, q);
-        b.push(".*");
-        return;
-    }
-    for (i, s) in select.iter().enumerate() {
-        if i > 0 {
+/// Writes `", "` before every item but the first.
+struct Separator(bool);
+
+impl Separator {
+    fn next(&mut self, b: &mut SqlBuilder) {
+        if std::mem::replace(&mut self.0, true) {
             b.push(", ");
         }
-        match &s.cast {
-            Some(t) => {
-                b.push("CAST(");
-                field(b, q, &s.field);
-                b.push(" AS ").qualified(&t.schema, &t.name).push(")");
+    }
+}
+
+fn select_field(b: &mut SqlBuilder, q: Qualifier, s: &SelectField) {
+    match &s.cast {
+        Some(t) => {
+            b.push("CAST(");
+            field(b, q, &s.field);
+            b.push(" AS ").qualified(&t.schema, &t.name).push(")");
+        }
+        None => field(b, q, &s.field),
+    }
+    if let Some(a) = &s.alias {
+        b.push(" AS ").ident(a);
+    }
+}
+
+/// `"agg"."name"`, or `"agg".*` for a spread of every column.
+fn spread_field(b: &mut SqlBuilder, agg: &str, name: &str) {
+    b.ident(agg);
+    if name == "*" {
+        b.push(".*");
+    } else {
+        b.push(".").ident(name);
+    }
+}
+
+/// How a plan's relation is named in its query.
+fn plan_qualifier(plan: &ReadPlan) -> Qualifier<'_> {
+    match &plan.alias {
+        Some(a) => Qualifier::Alias(a),
+        None => Qualifier::Table(&plan.schema, &plan.relation),
+    }
+}
+
+/// The select list of a plan: its fields, then what each embed contributes.
+fn select_list(b: &mut SqlBuilder, plan: &ReadPlan) {
+    let q = plan_qualifier(plan);
+    let mut sep = Separator(false);
+    for s in &plan.select {
+        sep.next(b);
+        select_field(b, q, s);
+    }
+    for e in &plan.embeds {
+        match (&e.shape, e.to_one) {
+            (EmbedShape::Empty, _) => {}
+            (EmbedShape::Json, true) => {
+                sep.next(b);
+                b.push("row_to_json(")
+                    .ident(&e.agg_alias)
+                    .push(".*)::jsonb AS ")
+                    .ident(e.name());
             }
-            None => field(b, q, &s.field),
+            (EmbedShape::Json, false) => {
+                sep.next(b);
+                b.push("COALESCE(")
+                    .ident(&e.agg_alias)
+                    .push(".")
+                    .ident(&e.agg_alias)
+                    .push(", '[]') AS ")
+                    .ident(e.name());
+            }
+            (EmbedShape::Spread(fields), _) => {
+                for f in fields {
+                    sep.next(b);
+                    spread_field(b, &e.agg_alias, f);
+                }
+            }
         }
-        if let Some(a) = &s.alias {
-            b.push(" AS ").ident(a);
+    }
+}
+
+/// ` FROM` the plan's relation (over `pgrst_source` for the representation of a write),
+/// with the junction of a many-to-many embed.
+fn from_clause(
+    b: &mut SqlBuilder,
+    plan: &ReadPlan,
+    parent: Option<(&Link, Qualifier)>,
+    source: bool,
+) {
+    b.push(" FROM ");
+    if source {
+        b.push("pgrst_source");
+    } else if let Some((
+        Link::Function {
+            schema,
+            name,
+            arg_schema,
+            arg_table,
+        },
+        pq,
+    )) = parent
+    {
+        // The parent's whole row, cast to its type (PostgREST does the same, for overloads).
+        let row = match pq {
+            Qualifier::Table(_, t) | Qualifier::Alias(t) => t,
+        };
+        b.qualified(schema, name)
+            .push("(")
+            .ident(row)
+            .push("::")
+            .qualified(arg_schema, arg_table)
+            .push(")");
+    } else {
+        b.qualified(&plan.schema, &plan.relation);
+    }
+    if let Some(a) = &plan.alias {
+        b.push(" AS ").ident(a);
+    }
+    if let Some((Link::Junction { schema, table, .. }, _)) = parent {
+        b.push(", ").qualified(schema, table);
+    }
+}
+
+/// The conditions that tie an embed's rows to its parent row.
+fn link_conditions(
+    b: &mut SqlBuilder,
+    q: Qualifier,
+    parent: Option<(&Link, Qualifier)>,
+    first: &mut bool,
+) {
+    let mut cond = |b: &mut SqlBuilder| {
+        b.push(if std::mem::replace(first, false) {
+            " WHERE "
+        } else {
+            " AND "
+        });
+    };
+    match parent {
+        Some((Link::Columns(pairs), pq)) => {
+            for (p, c) in pairs {
+                cond(b);
+                qualifier(b, q);
+                b.push(".").ident(c).push(" = ");
+                qualifier(b, pq);
+                b.push(".").ident(p);
+            }
         }
+        Some((
+            Link::Junction {
+                schema,
+                table,
+                parent: parent_cols,
+                child,
+            },
+            pq,
+        )) => {
+            for (c, j) in child {
+                cond(b);
+                qualifier(b, q);
+                b.push(".").ident(c).push(" = ");
+                b.qualified(schema, table).push(".").ident(j);
+            }
+            for (p, j) in parent_cols {
+                cond(b);
+                b.qualified(schema, table).push(".").ident(j).push(" = ");
+                qualifier(b, pq);
+                b.push(".").ident(p);
+            }
+        }
+        Some((Link::Function { .. }, _)) | None => {}
+    }
+}
+
+/// `SELECT … FROM … JOIN LATERAL … WHERE … ORDER BY … LIMIT …` of a plan and its embeds
+/// (PostgREST's `readPlanToQuery`). `parent`: how the plan's rows relate to its parent's.
+fn read_query(
+    b: &mut SqlBuilder,
+    plan: &ReadPlan,
+    parent: Option<(&Link, Qualifier)>,
+    source: bool,
+) {
+    let q = plan_qualifier(plan);
+    b.push("SELECT ");
+    select_list(b, plan);
+    from_clause(b, plan, parent, source);
+    for e in &plan.embeds {
+        b.push(if e.inner { " INNER" } else { " LEFT" });
+        b.push(" JOIN LATERAL (");
+        let child_parent = Some((&e.link, q));
+        let agg = e.agg_alias.as_str();
+        if e.to_one {
+            read_query(b, &e.plan, child_parent, false);
+            b.push(") AS ").ident(agg).push(" ON TRUE");
+            continue;
+        }
+        b.push("SELECT json_agg(")
+            .ident(agg)
+            .push(")::jsonb AS ")
+            .ident(agg);
+        if let EmbedShape::Spread(fields) = &e.shape {
+            for f in fields {
+                b.push(", COALESCE(json_agg(");
+                spread_field(b, agg, f);
+                b.push("), '[]')::jsonb AS ").ident(f);
+            }
+        }
+        b.push(" FROM (");
+        read_query(b, &e.plan, child_parent, false);
+        b.push(") AS ")
+            .ident(agg)
+            .push(") AS ")
+            .ident(agg)
+            .push(" ON ");
+        if e.inner {
+            b.ident(agg).push(" IS NOT NULL");
+        } else {
+            b.push("TRUE");
+        }
+    }
+    let mut first = true;
+    for f in &plan.filters {
+        b.push(if std::mem::replace(&mut first, false) {
+            " WHERE "
+        } else {
+            " AND "
+        });
+        logic_tree(b, q, f, NullEmbeds::Joined);
+    }
+    link_conditions(b, q, parent, &mut first);
+    order_by(b, q, &plan.order);
+    limit_offset(b, &plan.range);
+}
+
+/// `SELECT 1 FROM … WHERE …`: the rows of a plan for counting, with `EXISTS` for its inner
+/// embeds and `rel=is.null` filters instead of joins (PostgREST's `readPlanToCountQuery`).
+fn count_query(b: &mut SqlBuilder, plan: &ReadPlan, parent: Option<(&Link, Qualifier)>) {
+    let q = plan_qualifier(plan);
+    b.push("SELECT 1");
+    from_clause(b, plan, parent, false);
+    let mut first = true;
+    for f in &plan.filters {
+        b.push(if std::mem::replace(&mut first, false) {
+            " WHERE "
+        } else {
+            " AND "
+        });
+        logic_tree(b, q, f, NullEmbeds::Exists(plan));
+    }
+    link_conditions(b, q, parent, &mut first);
+    for e in plan.embeds.iter().filter(|e| e.inner) {
+        b.push(if std::mem::replace(&mut first, false) {
+            " WHERE "
+        } else {
+            " AND "
+        });
+        b.push("EXISTS (");
+        count_query(b, &e.plan, Some((&e.link, q)));
+        b.push(")");
     }
 }
 
@@ -349,23 +620,15 @@ pub fn read_statement(
     max_rows: Option<i64>,
 ) -> Statement {
     let mut b = SqlBuilder::new();
-    let q = Qualifier::Table(&plan.schema, &plan.relation);
-    b.push("WITH pgrst_source AS (SELECT ");
-    select_list(&mut b, q, &plan.select);
-    b.push(" FROM ").qualified(&plan.schema, &plan.relation);
-    let where_start = b.mark();
-    where_clause(&mut b, q, &plan.filters);
-    let where_end = b.mark();
-    order_by(&mut b, q, &plan.order);
-    limit_offset(&mut b, &plan.range);
+    b.push("WITH pgrst_source AS (");
+    read_query(&mut b, plan, None, false);
     b.push(")");
     // PostgREST skips the separate count when the page is the whole result (v16, #3957).
     let separate_count = max_rows.is_some() || plan.range != Range::ALL;
     let total = match count {
         CountPlan::Exact | CountPlan::Estimated if separate_count => {
-            b.push(", pgrst_source_count AS (SELECT 1 FROM ")
-                .qualified(&plan.schema, &plan.relation);
-            b.repeat(where_start, where_end);
+            b.push(", pgrst_source_count AS (");
+            count_query(&mut b, plan, None);
             if count == CountPlan::Estimated {
                 if let Some(m) = max_rows {
                     b.push(" LIMIT ")
@@ -393,13 +656,7 @@ pub fn read_statement(
 /// `SELECT 1 FROM <relation> WHERE <filters>`: what `count=planned` explains.
 pub fn count_statement(plan: &ReadPlan) -> Statement {
     let mut b = SqlBuilder::new();
-    b.push("SELECT 1 FROM ")
-        .qualified(&plan.schema, &plan.relation);
-    where_clause(
-        &mut b,
-        Qualifier::Table(&plan.schema, &plan.relation),
-        &plan.filters,
-    );
+    count_query(&mut b, plan, None);
     b.finish()
 }
 
@@ -627,11 +884,7 @@ pub(crate) fn mutate_statement(
     if aggregate == Aggregate::None {
         b.push("SELECT * FROM pgrst_source");
     } else {
-        let alias = Qualifier::Alias(&read.relation);
-        b.push("SELECT ");
-        select_list(&mut b, alias, &read.select);
-        b.push(" FROM pgrst_source AS ").ident(&read.relation);
-        order_by(&mut b, alias, &read.order);
+        read_query(&mut b, read, None, true);
     }
     b.push(") _postgrest_t");
     b.finish()

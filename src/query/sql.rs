@@ -72,18 +72,6 @@ impl SqlBuilder {
         self
     }
 
-    /// Current end of the SQL text, to repeat a generated fragment later with [`Self::repeat`].
-    pub fn mark(&self) -> usize {
-        self.sql.len()
-    }
-
-    /// Appends again SQL this builder generated between two marks (same parameters).
-    pub fn repeat(&mut self, from: usize, to: usize) -> &mut Self {
-        let fragment = self.sql[from..to].to_string();
-        self.sql.push_str(&fragment);
-        self
-    }
-
     pub fn finish(self) -> Statement {
         Statement {
             sql: self.sql,
@@ -107,14 +95,11 @@ mod tests {
             .param_as("1; DROP TABLE x", ("pg_catalog", "int4"))
             .push(" AND b = ")
             .param("'");
-        let m = b.mark();
         b.push(" OR c = ").placeholder(1);
-        let e = b.mark();
-        b.repeat(m, e);
         let s = b.finish();
         assert_eq!(
             s.sql,
-            r#"SELECT "api"."to""dos"."name" FROM x WHERE a = $1::"pg_catalog"."int4" AND b = $2 OR c = $1 OR c = $1"#
+            r#"SELECT "api"."to""dos"."name" FROM x WHERE a = $1::"pg_catalog"."int4" AND b = $2 OR c = $1"#
         );
         assert_eq!(
             s.params,

@@ -391,8 +391,8 @@ fn planner_errors() {
     assert_eq!(err("POST", "/todos", r#"{"nope":1}"#).code(), "PGRST204");
     assert_eq!(err("GET", "/todos?users.id=eq.1", "").code(), "PGRST108");
     assert_eq!(
-        err("GET", "/todos?select=id,users(name)", "").code(),
-        "PGRST127"
+        err("GET", "/todos?select=id,nothing(name)", "").code(),
+        "PGRST200"
     );
     let e = plan_with(&cfg(), "GET", "/todos", &[("Accept", "text/html")], "").unwrap_err();
     assert_eq!((e.code(), e.status()), ("PGRST107".to_string(), 406));
@@ -457,5 +457,199 @@ fn max_rows_caps_reads() {
     match plan_with(&c, "GET", "/todos?limit=10", &[], "").unwrap() {
         ActionPlan::Read { read, .. } => assert_eq!(read.range.limit(), Some(2)),
         other => panic!("{other:?}"),
+    }
+}
+
+mod embedding {
+    use super::*;
+
+    fn err(url: &str) -> Error {
+        plan_with(&cfg(), "GET", url, &[], "").unwrap_err()
+    }
+
+    #[test]
+    fn many_to_one_is_a_lateral_row() {
+        let s = read_sql("/todos?select=id,owner:users!user_id(name)");
+        assert_eq!(
+            s.sql,
+            r#"WITH pgrst_source AS (SELECT "api"."todos"."id", row_to_json("todos_owner_1".*)::jsonb AS "owner" FROM "api"."todos" LEFT JOIN LATERAL (SELECT "users_1"."name" FROM "api"."users" AS "users_1" WHERE "users_1"."id" = "api"."todos"."user_id") AS "todos_owner_1" ON TRUE) SELECT NULL::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, NULL::text AS location, coalesce(json_agg(_postgrest_t), '[]') AS body, nullif(current_setting('response.headers', true), '') AS response_headers, nullif(current_setting('response.status', true), '') AS response_status FROM pgrst_source _postgrest_t"#
+        );
+    }
+
+    #[test]
+    fn one_to_many_is_an_aggregated_array_with_its_own_filters_order_and_range() {
+        let s = read_sql(
+            "/users?select=name,todos!todos_user_id_fkey(id)&todos.done=is.false&todos.order=id.desc&todos.limit=2",
+        );
+        assert_eq!(
+            s.sql,
+            r#"WITH pgrst_source AS (SELECT "api"."users"."name", COALESCE("users_todos_1"."users_todos_1", '[]') AS "todos" FROM "api"."users" LEFT JOIN LATERAL (SELECT json_agg("users_todos_1")::jsonb AS "users_todos_1" FROM (SELECT "todos_1"."id" FROM "api"."todos" AS "todos_1" WHERE "todos_1"."done" IS FALSE AND "todos_1"."user_id" = "api"."users"."id" ORDER BY "todos_1"."id" DESC LIMIT $1::pg_catalog.int8 OFFSET $2::pg_catalog.int8) AS "users_todos_1") AS "users_todos_1" ON TRUE) SELECT NULL::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, NULL::text AS location, coalesce(json_agg(_postgrest_t), '[]') AS body, nullif(current_setting('response.headers', true), '') AS response_headers, nullif(current_setting('response.status', true), '') AS response_status FROM pgrst_source _postgrest_t"#
+        );
+        assert_eq!(s.params, vec!["2", "0"]);
+    }
+
+    #[test]
+    fn many_to_many_joins_the_junction() {
+        let s = read_sql("/films?select=title,actors(name)");
+        assert!(
+            s.sql.contains(r#"FROM (SELECT "actors_1"."name" FROM "api"."actors" AS "actors_1", "api"."roles" WHERE "actors_1"."id" = "api"."roles"."actor_id" AND "api"."roles"."film_id" = "api"."films"."id") AS "films_actors_1""#),
+            "{}",
+            s.sql
+        );
+    }
+
+    #[test]
+    fn inner_joins_and_null_filters_also_shape_the_count() {
+        let s = read_sql_with(
+            "/users?select=id,todos!todos_user_id_fkey!inner(id),reviews:todos!reviewer_id()&reviews=is.null&limit=5",
+            &[("Prefer", "count=exact")],
+        );
+        assert!(
+            s.sql
+                .contains(r#"INNER JOIN LATERAL (SELECT json_agg("users_todos_1")::jsonb"#)
+                && s.sql
+                    .contains(r#") AS "users_todos_1" ON "users_todos_1" IS NOT NULL"#)
+                && s.sql
+                    .contains(r#"WHERE "users_reviews_1" IS NOT DISTINCT FROM NULL"#),
+            "{}",
+            s.sql
+        );
+        assert!(
+            s.sql.contains(r#"pgrst_source_count AS (SELECT 1 FROM "api"."users" WHERE NOT EXISTS (SELECT 1 FROM "api"."todos" AS "todos_1" WHERE "todos_1"."reviewer_id" = "api"."users"."id") AND EXISTS (SELECT 1 FROM "api"."todos" AS "todos_1" WHERE "todos_1"."user_id" = "api"."users"."id"))"#),
+            "{}",
+            s.sql
+        );
+        // The empty embed outputs nothing.
+        assert!(!s.sql.contains(r#"AS "reviews""#), "{}", s.sql);
+    }
+
+    #[test]
+    fn spreads_lift_fields_into_the_parent() {
+        let s = read_sql("/todos?select=id,...users!user_id(owner:name)");
+        assert!(
+            s.sql.starts_with(r#"WITH pgrst_source AS (SELECT "api"."todos"."id", "todos_users_1"."owner" FROM "api"."todos" LEFT JOIN LATERAL (SELECT "users_1"."name" AS "owner" FROM"#),
+            "{}",
+            s.sql
+        );
+        // To-many: each field is an array, `*` is the columns.
+        let s = read_sql("/films?select=title,...actors(*)");
+        assert!(
+            s.sql.contains(r#"SELECT json_agg("films_actors_1")::jsonb AS "films_actors_1", COALESCE(json_agg("films_actors_1"."id"), '[]')::jsonb AS "id", COALESCE(json_agg("films_actors_1"."name"), '[]')::jsonb AS "name" FROM (SELECT "actors_1"."id", "actors_1"."name" FROM"#),
+            "{}",
+            s.sql
+        );
+    }
+
+    #[test]
+    fn related_order_reads_the_to_one_embed() {
+        let s =
+            read_sql("/todos?select=id,users!user_id(name)&order=users(name).desc.nullslast,id");
+        assert!(
+            s.sql.contains(
+                r#"ORDER BY "todos_users_1"."name" DESC NULLS LAST, "api"."todos"."id")"#
+            ),
+            "{}",
+            s.sql
+        );
+        let e = err("/users?select=id,todos!todos_user_id_fkey(id)&order=todos(id)");
+        assert_eq!((e.code(), e.status()), ("PGRST118".to_string(), 400));
+        assert_eq!(
+            e.details(),
+            Some(serde_json::json!(
+                "'users' and 'todos' do not form a many-to-one or one-to-one relationship"
+            ))
+        );
+    }
+
+    #[test]
+    fn self_references_and_computed_relationships() {
+        // The column names the parent (many-to-one); the table names the children.
+        let s = read_sql("/employees?select=name,manager_id(name),employees(name)");
+        assert!(
+            s.sql.contains(r#"WHERE "employees_1"."id" = "api"."employees"."manager_id") AS "employees_manager_id_1""#)
+                && s.sql.contains(r#"WHERE "employees_1"."manager_id" = "api"."employees"."id") AS "employees_employees_1""#),
+            "{}",
+            s.sql
+        );
+        let s = read_sql("/users?select=name,open_todos(id)");
+        assert!(
+            s.sql
+                .contains(r#"FROM "api"."open_todos"("users"::"api"."users") AS "todos_1""#),
+            "{}",
+            s.sql
+        );
+    }
+
+    #[test]
+    fn writes_return_embeds_and_the_columns_they_join_on() {
+        let s = write_sql(
+            "POST",
+            "/todos?select=id,users!user_id(name)",
+            "return=representation",
+            r#"{"task":"x","user_id":1}"#,
+        );
+        assert!(
+            s.sql.contains(r#"RETURNING "api"."todos"."id", "api"."todos"."user_id")"#)
+                && s.sql.contains(r#"FROM (SELECT "todos"."id", row_to_json("todos_users_1".*)::jsonb AS "users" FROM pgrst_source AS "todos" LEFT JOIN LATERAL (SELECT "users_1"."name" FROM "api"."users" AS "users_1" WHERE "users_1"."id" = "todos"."user_id") AS "todos_users_1" ON TRUE) _postgrest_t"#),
+            "{}",
+            s.sql
+        );
+    }
+
+    #[test]
+    fn relationship_errors_are_postgrests() {
+        let e = err("/todos?select=id,users(name)");
+        assert_eq!((e.code(), e.status()), ("PGRST201".to_string(), 300));
+        assert_eq!(
+            e.message(),
+            "Could not embed because more than one relationship was found for 'todos' and 'users'"
+        );
+        assert_eq!(
+            e.details(),
+            Some(serde_json::json!([
+                {"cardinality": "many-to-one", "embedding": "todos with users",
+                 "relationship": "todos_reviewer_id_fkey using todos(reviewer_id) and users(id)"},
+                {"cardinality": "many-to-one", "embedding": "todos with users",
+                 "relationship": "todos_user_id_fkey using todos(user_id) and users(id)"}
+            ]))
+        );
+        assert_eq!(
+            e.hint(),
+            Some(serde_json::json!("Try changing 'users' to one of the following: 'users!todos_reviewer_id_fkey', 'users!todos_user_id_fkey'. Find the desired relationship in the 'details' key."))
+        );
+        let e = err("/films?select=actor(name)");
+        assert_eq!((e.code(), e.status()), ("PGRST200".to_string(), 400));
+        assert_eq!(
+            e.message(),
+            "Could not find a relationship between 'films' and 'actor' in the schema cache"
+        );
+        assert_eq!(
+            e.details(),
+            Some(serde_json::json!("Searched for a foreign key relationship between 'films' and 'actor' in the schema 'api', but no matches were found."))
+        );
+        assert_eq!(
+            e.hint(),
+            Some(serde_json::json!(
+                "Perhaps you meant 'actors' instead of 'actor'."
+            ))
+        );
+        let e = err("/film?select=actors(name)");
+        assert_eq!(e.code(), "PGRST205");
+        let e = err("/todos_view?select=users!nope(name)");
+        assert_eq!(
+            e.details(),
+            Some(serde_json::json!("Searched for a foreign key relationship between 'todos_view' and 'users' using the hint 'nope' in the schema 'api', but no matches were found."))
+        );
+        // A path naming an aliased embed by its relation.
+        let e = err("/todos?select=id,owner:users!user_id(name)&users.name=eq.x");
+        assert_eq!((e.code(), e.status()), ("PGRST108".to_string(), 400));
+        assert_eq!(
+            e.hint(),
+            Some(serde_json::json!(
+                "Change 'users' to 'owner' in filters, orders or limits."
+            ))
+        );
+        let e = err("/todos?select=id&order=users(name)");
+        assert_eq!(e.code(), "PGRST108");
     }
 }

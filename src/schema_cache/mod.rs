@@ -10,6 +10,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+mod views;
+
 /// The SQL that loads the cache; `$1`/`$2` are JSON arrays of schema names.
 pub const LOAD_QUERY: &str = include_str!("query.sql");
 
@@ -147,6 +149,34 @@ pub enum Cardinality {
     M2M {
         junction: Junction,
     },
+    /// A function taking a row of the relation and returning rows of the other one.
+    Computed {
+        function_schema: String,
+        function: String,
+        to_one: bool,
+    },
+}
+
+impl Cardinality {
+    /// The foreign key constraint, for the relationships made by one.
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            Cardinality::M2O { constraint, .. }
+            | Cardinality::O2M { constraint, .. }
+            | Cardinality::O2O { constraint, .. } => Some(constraint),
+            Cardinality::M2M { .. } | Cardinality::Computed { .. } => None,
+        }
+    }
+
+    /// The column pairs of a relationship made by one foreign key.
+    pub fn columns(&self) -> Option<&ColumnPairs> {
+        match self {
+            Cardinality::M2O { columns, .. }
+            | Cardinality::O2M { columns, .. }
+            | Cardinality::O2O { columns, .. } => Some(columns),
+            Cardinality::M2M { .. } | Cardinality::Computed { .. } => None,
+        }
+    }
 }
 
 /// A relationship from one relation to another.
@@ -159,6 +189,29 @@ pub struct Relationship {
     pub is_self: bool,
     #[serde(flatten)]
     pub cardinality: Cardinality,
+}
+
+impl Relationship {
+    /// Each row of the relation has at most one related row (the embed is an object).
+    pub fn is_to_one(&self) -> bool {
+        match &self.cardinality {
+            Cardinality::M2O { .. } | Cardinality::O2O { .. } => true,
+            Cardinality::O2M { .. } | Cardinality::M2M { .. } => false,
+            Cardinality::Computed { to_one, .. } => *to_one,
+        }
+    }
+}
+
+/// A function found as a computed relationship (see `query.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ComputedRelationship {
+    pub function_schema: String,
+    pub function: String,
+    pub schema: String,
+    pub table: String,
+    pub foreign_schema: String,
+    pub foreign_table: String,
+    pub to_one: bool,
 }
 
 /// Every relationship the foreign keys make, by the relation they start from: each key
@@ -274,6 +327,12 @@ struct Raw {
     computed_fields: Vec<ComputedField>,
     #[serde(default)]
     foreign_keys: Vec<ForeignKey>,
+    #[serde(default)]
+    computed_relationships: Vec<ComputedRelationship>,
+    #[serde(default)]
+    views: Vec<views::ViewDef>,
+    #[serde(default)]
+    view_sources: Vec<views::SourceColumn>,
     role_settings: Vec<RoleSettingRow>,
 }
 
@@ -290,11 +349,13 @@ pub struct SchemaCache {
 impl SchemaCache {
     /// Builds the cache from the JSON the load query returns.
     pub fn from_json(json: &str) -> Result<SchemaCache, serde_json::Error> {
-        let raw: Raw = serde_json::from_str(json)?;
-        Ok(Self::from_parts(
+        let mut raw: Raw = serde_json::from_str(json)?;
+        let view_columns = views::view_columns(&raw.views, &raw.view_sources);
+        let foreign_keys = views::carry_keys(&mut raw.tables, &raw.foreign_keys, &view_columns);
+        let mut cache = Self::from_parts(
             raw.tables,
             raw.computed_fields,
-            &raw.foreign_keys,
+            &foreign_keys,
             raw.role_settings.into_iter().map(|r| {
                 let settings = r
                     .settings
@@ -307,7 +368,38 @@ impl SchemaCache {
                     .collect();
                 (r.role, settings)
             }),
-        ))
+        );
+        cache.add_computed_relationships(raw.computed_relationships);
+        Ok(cache)
+    }
+
+    /// Adds functions as relationships from the relation they take to the one they return.
+    /// A function named like a relation of its schema replaces the foreign-key
+    /// relationships to that relation (PostgREST's override rule).
+    pub fn add_computed_relationships(&mut self, rels: Vec<ComputedRelationship>) {
+        for c in rels {
+            let from = self
+                .relationships
+                .entry((c.schema.clone(), c.table.clone()))
+                .or_default();
+            from.retain(|r| {
+                matches!(r.cardinality, Cardinality::Computed { .. })
+                    || r.foreign_schema != c.function_schema
+                    || r.foreign_table != c.function
+            });
+            from.push(Relationship {
+                schema: c.schema,
+                table: c.table,
+                foreign_schema: c.foreign_schema,
+                foreign_table: c.foreign_table,
+                is_self: false,
+                cardinality: Cardinality::Computed {
+                    function_schema: c.function_schema,
+                    function: c.function,
+                    to_one: c.to_one,
+                },
+            });
+        }
     }
 
     pub fn from_parts(
@@ -353,6 +445,28 @@ impl SchemaCache {
         self.tables.get(&(schema.to_string(), name.to_string()))
     }
 
+    /// The relationships that start from a relation (foreign keys both ways, many-to-many
+    /// through junctions, computed relationships).
+    pub fn relationships(&self, schema: &str, table: &str) -> &[Relationship] {
+        self.relationships
+            .get(&(schema.to_string(), table.to_string()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Whether any relationship starts from a relation (for PGRST200's hint).
+    pub fn has_relationships(&self, schema: &str, table: &str) -> bool {
+        !self.relationships(schema, table).is_empty()
+    }
+
+    /// The names of the relations of `schema` that relationships start from.
+    pub fn relationship_origins<'a>(&'a self, schema: &'a str) -> impl Iterator<Item = &'a str> {
+        self.relationships
+            .keys()
+            .filter(move |(s, _)| s == schema)
+            .map(|(_, t)| t.as_str())
+    }
+
     pub fn computed_field(&self, table: &Table, name: &str) -> Option<&ComputedField> {
         self.computed
             .get(&(table.schema.clone(), table.name.clone(), name.to_string()))
@@ -392,33 +506,43 @@ impl SchemaCache {
             .unwrap_or(&[])
     }
 
-    /// The table of `schema` most similar to `name` (≥ 0.75), for PGRST205's hint.
-    ///
-    /// Runs on the main thread, where no statement timeout applies, so the work is bounded:
-    /// a score of 0.75 needs lengths within a quarter of the longer one, which rules out
-    /// names longer than any identifier can be (and most candidates) before any distance
-    /// is computed.
+    /// The table of `schema` most similar to `name`, for PGRST205's hint.
     pub fn similar_table(&self, schema: &str, name: &str) -> Option<String> {
-        const MAX_IDENTIFIER_CHARS: usize = 63;
-        let len = name.chars().count();
-        if len * 3 > MAX_IDENTIFIER_CHARS * 4 {
-            return None;
-        }
-        let mut best: Option<(f64, &str)> = None;
-        for (s, t) in self.tables.keys() {
-            let t_len = t.chars().count();
-            if s != schema || len.abs_diff(t_len) * 4 > len.max(t_len) {
-                continue;
-            }
-            let score = similarity(name, t);
-            if score >= 0.75
-                && best.is_none_or(|(b, bt)| score > b || (score == b && t.as_str() < bt))
-            {
-                best = Some((score, t));
-            }
-        }
-        best.map(|(_, t)| t.to_string())
+        most_similar(
+            name,
+            self.tables
+                .keys()
+                .filter(|(s, _)| s == schema)
+                .map(|(_, t)| t.as_str()),
+        )
     }
+}
+
+/// The candidate most similar to `name` (score ≥ 0.75, ties to the smallest name), for the
+/// "Perhaps you meant" hints; an exact match is no suggestion.
+///
+/// Runs on the main thread, where no statement timeout applies, so the work is bounded:
+/// a score of 0.75 needs lengths within a quarter of the longer one, which rules out
+/// names longer than any identifier can be (and most candidates) before any distance
+/// is computed.
+pub fn most_similar<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    const MAX_IDENTIFIER_CHARS: usize = 63;
+    let len = name.chars().count();
+    if len * 3 > MAX_IDENTIFIER_CHARS * 4 {
+        return None;
+    }
+    let mut best: Option<(f64, &str)> = None;
+    for t in candidates {
+        let t_len = t.chars().count();
+        if t == name || len.abs_diff(t_len) * 4 > len.max(t_len) {
+            continue;
+        }
+        let score = similarity(name, t);
+        if score >= 0.75 && best.is_none_or(|(b, bt)| score > b || (score == b && t < bt)) {
+            best = Some((score, t));
+        }
+    }
+    best.map(|(_, t)| t.to_string())
 }
 
 /// 1 − Levenshtein distance / longer length, case-insensitive: the score PostgREST's fuzzy
@@ -513,17 +637,110 @@ pub mod fixtures {
             function_schema: "api".into(),
             function: "task_upper".into(),
             returns_set: false,
-            ty: text,
+            ty: text.clone(),
         };
-        SchemaCache::from_parts(
-            vec![todos, view],
+        let table = |name: &str, pk: &[&str], cols: &[&str]| Table {
+            schema: "api".into(),
+            name: name.into(),
+            kind: "r".into(),
+            insertable: true,
+            updatable: true,
+            deletable: true,
+            pk: pk.iter().map(|c| c.to_string()).collect(),
+            columns: cols
+                .iter()
+                .map(|c| {
+                    col(
+                        c,
+                        if c.ends_with("id") {
+                            int4.clone()
+                        } else {
+                            text.clone()
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let mut todos = todos;
+        todos.columns.push(col("user_id", int4.clone()));
+        todos.columns.push(col("reviewer_id", int4.clone()));
+        let fk = |name: &str, t: &str, cols: &[&str], ft: &str, fcols: &[&str]| ForeignKey {
+            name: name.into(),
+            schema: "api".into(),
+            table: t.into(),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            foreign_schema: "api".into(),
+            foreign_table: ft.into(),
+            foreign_columns: fcols.iter().map(|c| c.to_string()).collect(),
+            one_to_one: false,
+        };
+        let mut cache = SchemaCache::from_parts(
+            vec![
+                todos,
+                view,
+                table("users", &["id"], &["id", "name"]),
+                table("films", &["id"], &["id", "title"]),
+                table("actors", &["id"], &["id", "name"]),
+                table(
+                    "roles",
+                    &["film_id", "actor_id"],
+                    &["film_id", "actor_id", "character"],
+                ),
+                table("employees", &["id"], &["id", "name", "manager_id"]),
+            ],
             vec![computed],
-            &[],
+            &[
+                fk(
+                    "todos_user_id_fkey",
+                    "todos",
+                    &["user_id"],
+                    "users",
+                    &["id"],
+                ),
+                fk(
+                    "todos_reviewer_id_fkey",
+                    "todos",
+                    &["reviewer_id"],
+                    "users",
+                    &["id"],
+                ),
+                fk(
+                    "roles_film_id_fkey",
+                    "roles",
+                    &["film_id"],
+                    "films",
+                    &["id"],
+                ),
+                fk(
+                    "roles_actor_id_fkey",
+                    "roles",
+                    &["actor_id"],
+                    "actors",
+                    &["id"],
+                ),
+                fk(
+                    "employees_manager_id_fkey",
+                    "employees",
+                    &["manager_id"],
+                    "employees",
+                    &["id"],
+                ),
+            ],
             vec![(
                 "web_anon".to_string(),
                 vec![("statement_timeout".to_string(), "1s".to_string())],
             )],
-        )
+        );
+        cache.add_computed_relationships(vec![ComputedRelationship {
+            function_schema: "api".into(),
+            function: "open_todos".into(),
+            schema: "api".into(),
+            table: "users".into(),
+            foreign_schema: "api".into(),
+            foreign_table: "todos".into(),
+            to_one: false,
+        }]);
+        cache
     }
 }
 

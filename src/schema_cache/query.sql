@@ -113,6 +113,26 @@ computed AS (
     AND p.prokind = 'f'
     AND pn.nspname IN (SELECT nspname FROM searchable)
 ),
+-- Views and materialized views of the exposed and extra schemas: their stored query (a
+-- pg_node_tree, parsed by pgrest to find which base column each view column shows) and
+-- their column names in attribute order.
+views AS (
+  SELECT c.oid, n.nspname, c.relname, r.oid AS rule, r.ev_action
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_rewrite r ON r.ev_class = c.oid AND r.rulename = '_RETURN'
+  WHERE c.relkind IN ('v', 'm')
+    AND n.nspname IN (SELECT nspname FROM searchable)
+),
+-- Every column those queries read, named (the parsed query knows them by number).
+view_deps AS (
+  SELECT DISTINCT d.refobjid AS oid, d.refobjsubid AS attnum
+  FROM pg_catalog.pg_depend d
+  JOIN views v ON d.objid = v.rule
+  WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    AND d.refobjsubid > 0
+),
 -- Foreign keys from or to an exposed relation (partitions excluded: their parent's
 -- constraint stands for them), with whether the referencing columns are also a primary key
 -- or unique constraint of their table (then the relationship is one-to-one).
@@ -148,7 +168,30 @@ fks AS (
   ) cols
   WHERE con.contype = 'f'
     AND con.conparentid = 0
-    AND (tn.nspname IN (SELECT nspname FROM exposed) OR fn.nspname IN (SELECT nspname FROM exposed))
+    AND (tn.nspname IN (SELECT nspname FROM exposed) OR fn.nspname IN (SELECT nspname FROM exposed)
+         OR con.conrelid IN (SELECT oid FROM view_deps) OR con.confrelid IN (SELECT oid FROM view_deps))
+),
+-- Computed relationships: functions of the exposed schemas taking the row of an exposed
+-- relation and returning rows of another one (SETOF: to-many unless `ROWS 1`; a single
+-- row: to-one), as PostgREST finds them.
+computed_rels AS (
+  SELECT json_agg(
+    json_build_object(
+      'function_schema', pn.nspname,
+      'function', p.proname,
+      'schema', r.nspname,
+      'table', r.relname,
+      'foreign_schema', fr.nspname,
+      'foreign_table', fr.relname,
+      'to_one', NOT p.proretset OR p.prorows = 1
+    ) ORDER BY pn.nspname, p.proname, r.nspname, r.relname) AS items
+  FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+  JOIN rels r ON r.reltype = p.proargtypes[0]
+  JOIN rels fr ON fr.reltype = p.prorettype
+  WHERE p.pronargs = 1
+    AND p.prokind = 'f'
+    AND pn.nspname IN (SELECT nspname FROM exposed)
 ),
 role_settings AS (
   -- Settings of the roles the authenticator can switch to; database-specific ones last
@@ -179,5 +222,35 @@ SELECT json_build_object(
   ), '[]'),
   'computed_fields', coalesce((SELECT items FROM computed), '[]'),
   'foreign_keys', coalesce((SELECT items FROM fks), '[]'),
+  'computed_relationships', coalesce((SELECT items FROM computed_rels), '[]'),
+  'views', coalesce((
+    SELECT json_agg(json_build_object(
+      'oid', v.oid::pg_catalog.int8,
+      'schema', v.nspname,
+      'name', v.relname,
+      'columns', (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = v.oid AND a.attnum > 0 AND NOT a.attisdropped),
+      'definition', v.ev_action::text
+    ) ORDER BY v.oid)
+    FROM views v
+  ), '[]'),
+  'view_sources', coalesce((
+    SELECT json_agg(json_build_object(
+      'oid', d.oid::pg_catalog.int8,
+      'attnum', d.attnum,
+      'schema', n.nspname,
+      'table', c.relname,
+      'column', a.attname,
+      'pk_position', (SELECT k.ord FROM pg_catalog.pg_constraint pc,
+                        unnest(pc.conkey) WITH ORDINALITY AS k(att, ord)
+                      WHERE pc.conrelid = d.oid AND pc.contype = 'p' AND k.att = d.attnum),
+      'pk_len', (SELECT cardinality(pc.conkey) FROM pg_catalog.pg_constraint pc
+                 WHERE pc.conrelid = d.oid AND pc.contype = 'p')
+    ) ORDER BY d.oid, d.attnum)
+    FROM view_deps d
+    JOIN pg_catalog.pg_class c ON c.oid = d.oid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = d.oid AND a.attnum = d.attnum
+  ), '[]'),
   'role_settings', coalesce((SELECT items FROM role_settings), '[]')
 )::text
