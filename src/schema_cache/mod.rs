@@ -277,14 +277,25 @@ fn relationships_from(
             cardinality: inverse,
         });
     }
-    for a in fks {
-        for b in fks {
-            if a.name == b.name || a.schema != b.schema || a.table != b.table {
+    // Many-to-many: pairs of keys of the same table (grouped first: schemas have thousands).
+    let mut by_table: HashMap<(&str, &str), Vec<&ForeignKey>> = HashMap::new();
+    for fk in fks {
+        by_table
+            .entry((fk.schema.as_str(), fk.table.as_str()))
+            .or_default()
+            .push(fk);
+    }
+    for (key, table_fks) in by_table {
+        let Some(junction) = tables.get(&(key.0.to_string(), key.1.to_string())) else {
+            continue;
+        };
+        for (a, b) in table_fks
+            .iter()
+            .flat_map(|a| table_fks.iter().map(move |b| (a, b)))
+        {
+            if a.name == b.name {
                 continue;
             }
-            let Some(junction) = tables.get(&(a.schema.clone(), a.table.clone())) else {
-                continue;
-            };
             if !a
                 .columns
                 .iter()

@@ -350,7 +350,11 @@ pub fn carry_keys(
         }
         out
     };
-    let known = |(s, t): &(String, String)| tables.iter().any(|x| &x.schema == s && &x.name == t);
+    let relations: std::collections::HashSet<(&str, &str)> = tables
+        .iter()
+        .map(|t| (t.schema.as_str(), t.name.as_str()))
+        .collect();
+    let known = |(s, t): &(String, String)| relations.contains(&(s.as_str(), t.as_str()));
     let mut out = Vec::new();
     for fk in fks {
         let froms = showing(&fk.schema, &fk.table, &fk.columns);
