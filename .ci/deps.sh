@@ -2,7 +2,9 @@
 # Installs what building and testing pgrest needs, skipping what is already there:
 # Debian's PostgreSQL 15 with its server headers, clang for bindgen, sudo (cargo pgrx test
 # runs PostgreSQL as the postgres user through it), wrk for `make bench`,
-# cargo-pgrx 0.18.0, and `cargo pgrx init` against Debian's pg_config.
+# cargo-pgrx 0.18.0, and `cargo pgrx init` against Debian's pg_config; for the OpenAPI
+# tests, Debian's Chromium, Node.js packages (Swagger UI, playwright-core) and a Python
+# venv with openapi-spec-validator, under target/openapi-tools.
 set -euo pipefail
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -12,7 +14,9 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-packages=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo curl)
+packages=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo curl chromium python3-venv)
+# Node.js may come from elsewhere (NodeSource's package holds npm and conflicts with Debian's).
+command -v npm >/dev/null || packages+=(nodejs npm)
 if [ "${WITH_BENCH_TOOLS:-0}" = 1 ]; then packages+=(wrk postgresql-contrib); fi
 missing=()
 for p in "${packages[@]}"; do
@@ -34,4 +38,20 @@ if ! cargo pgrx --version 2>/dev/null | grep -q '0\.18\.0'; then
 fi
 if ! grep -q "^pg15 = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
   cargo pgrx init --pg15="$PG_CONFIG" >/dev/null
+fi
+
+# The OpenAPI tests' tools, pinned in pgrx-tests/openapi/.
+tools=target/openapi-tools
+spec=pgrx-tests/openapi
+if ! cmp -s "$spec/package.json" "$tools/package.json" 2>/dev/null || [ ! -d "$tools/node_modules/swagger-ui-dist" ]; then
+  echo "deps: installing Swagger UI and playwright-core"
+  mkdir -p "$tools"
+  cp "$spec/package.json" "$tools/package.json"
+  (cd "$tools" && npm install --no-audit --no-fund --silent >/dev/null)
+fi
+if ! cmp -s "$spec/requirements.txt" "$tools/requirements.txt" 2>/dev/null || [ ! -x "$tools/venv/bin/openapi-spec-validator" ]; then
+  echo "deps: installing openapi-spec-validator"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$spec/requirements.txt"
+  cp "$spec/requirements.txt" "$tools/requirements.txt"
 fi

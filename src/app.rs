@@ -89,7 +89,7 @@ impl App {
                     tx.run(&query::pre_request_statement(schema.as_deref(), function))?;
                 }
                 req.test_panic("statement");
-                let (plan, rs) = run_plan(tx, api, plan)?;
+                let (plan, rs) = run_plan(tx, api, cfg, &cache, plan)?;
                 // vnd.pgrst.object promises exactly one row; otherwise 406 and nothing is kept.
                 if matches!(plan.media(), Some(MediaType::VndSingularJson { .. }))
                     && rs.page_total != 1
@@ -166,6 +166,9 @@ impl App {
         };
         let json = self.executor.transaction(true, |tx| {
             req.test_panic("schema_load");
+            // The catalog query's cost estimate is far above its run time; compiling it
+            // would take seconds.
+            tx.set_config("jit", "off")?;
             let row = tx.query(&stmt)?;
             let json = row
                 .and_then(|r| r.into_iter().next().flatten())
@@ -216,9 +219,51 @@ fn set_request_settings(tx: &mut Tx, req: &Request, cache: &SchemaCache) -> Resu
 fn run_plan(
     tx: &mut Tx,
     api: &ApiRequest,
+    cfg: &AppConfig,
+    cache: &SchemaCache,
     plan: ActionPlan,
 ) -> Result<(ActionPlan, ResultSet), Error> {
     let rs = match &plan {
+        ActionPlan::OpenApi {
+            schema,
+            version,
+            headers_only,
+            follow_privileges,
+            ..
+        } => {
+            let mut tables = cache.tables_in(schema);
+            let mut routines: Vec<&schema_cache::Routine> = cache.routines_in(schema).collect();
+            if *follow_privileges {
+                let row = tx
+                    .query(&query::accessible_statement(schema))?
+                    .unwrap_or_default();
+                let list = |i: usize| -> Vec<serde_json::Value> {
+                    row.get(i)
+                        .cloned()
+                        .flatten()
+                        .and_then(|j| serde_json::from_slice(&j).ok())
+                        .unwrap_or_default()
+                };
+                let names = list(0);
+                let oids = list(1);
+                tables.retain(|t| names.iter().any(|n| n.as_str() == Some(t.name.as_str())));
+                routines.retain(|r| oids.iter().any(|o| o.as_u64() == Some(u64::from(r.oid))));
+            }
+            let body = (!*headers_only).then(|| {
+                let contents = crate::openapi::Contents {
+                    schema,
+                    tables,
+                    routines,
+                };
+                crate::openapi::document(*version, cfg, cache, &contents)
+                    .to_string()
+                    .into_bytes()
+            });
+            ResultSet {
+                body,
+                ..ResultSet::default()
+            }
+        }
         ActionPlan::Read {
             read,
             aggregate,

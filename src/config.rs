@@ -44,6 +44,11 @@ static SERVER_MAX_HEAD_SIZE: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024)
 static SERVER_BODY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60);
 static SERVER_WRITE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30);
 static DB_POOL_MAX_WAITING: GucSetting<i32> = GucSetting::<i32>::new(1024);
+static OPENAPI_MODE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"follow-privileges"));
+static OPENAPI_SERVER_PROXY_URI: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+static OPENAPI_SECURITY_ACTIVE: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 /// Registers every `pgrest.*` GUC. Only valid while the postmaster preloads the library:
 /// PGC_POSTMASTER variables cannot be created later.
@@ -265,6 +270,30 @@ pub fn define_gucs() {
         reload(),
         none(),
     );
+    GucRegistry::define_string_guc(
+        c"pgrest.openapi_mode",
+        c"What GET / describes: follow-privileges (what the role may use), ignore-privileges, or disabled (404).",
+        c"",
+        &OPENAPI_MODE,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.openapi_server_proxy_uri",
+        c"The URL clients reach pgrest at (scheme, host, port, path), for the OpenAPI document.",
+        c"",
+        &OPENAPI_SERVER_PROXY_URI,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pgrest.openapi_security_active",
+        c"Declare the JWT bearer security scheme in the OpenAPI document.",
+        c"",
+        &OPENAPI_SECURITY_ACTIVE,
+        reload(),
+        none(),
+    );
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pgrest".as_ptr()) };
 }
 
@@ -273,6 +302,14 @@ pub fn define_gucs() {
 pub enum TxEnd {
     Commit,
     Rollback,
+}
+
+/// What `GET /` describes (`pgrest.openapi_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenApiMode {
+    FollowPrivileges,
+    IgnorePrivileges,
+    Disabled,
 }
 
 /// One step of the path to the role claim (`.a."b.c"[0]`).
@@ -307,6 +344,12 @@ pub struct AppConfig {
     pub server_body_timeout: Duration,
     pub server_write_timeout: Duration,
     pub db_pool_max_waiting: usize,
+    pub openapi_mode: OpenApiMode,
+    pub openapi_server_proxy_uri: Option<String>,
+    pub openapi_security_active: bool,
+    /// `pgrest.server_host` and `pgrest.server_port`, for the OpenAPI document.
+    pub server_host: String,
+    pub server_port: u16,
     /// Problems found while loading; logged by the worker.
     pub warnings: Vec<String>,
 }
@@ -373,7 +416,23 @@ impl AppConfig {
             None => (None, s),
         });
         let max_rows = DB_MAX_ROWS.get();
+        let openapi_mode = match read_string(&OPENAPI_MODE).as_deref() {
+            None | Some("follow-privileges") => OpenApiMode::FollowPrivileges,
+            Some("ignore-privileges") => OpenApiMode::IgnorePrivileges,
+            Some("disabled") => OpenApiMode::Disabled,
+            Some(other) => {
+                warnings.push(format!(
+                    "invalid pgrest.openapi_mode \"{other}\"; using follow-privileges"
+                ));
+                OpenApiMode::FollowPrivileges
+            }
+        };
         AppConfig {
+            openapi_mode,
+            openapi_server_proxy_uri: read_string(&OPENAPI_SERVER_PROXY_URI),
+            openapi_security_active: OPENAPI_SECURITY_ACTIVE.get(),
+            server_host: read_string(&SERVER_HOST).unwrap_or_else(|| "localhost".into()),
+            server_port: SERVER_PORT.get().clamp(1, 65535) as u16,
             db_anon_role: read_string(&DB_ANON_ROLE),
             db_extra_search_path: split_list(
                 &read_string(&DB_EXTRA_SEARCH_PATH).unwrap_or_default(),
@@ -425,6 +484,11 @@ impl AppConfig {
             server_body_timeout: Duration::from_secs(60),
             server_write_timeout: Duration::from_secs(30),
             db_pool_max_waiting: 1024,
+            openapi_mode: OpenApiMode::FollowPrivileges,
+            openapi_server_proxy_uri: None,
+            openapi_security_active: false,
+            server_host: "localhost".into(),
+            server_port: 3000,
             warnings: vec![],
         }
     }

@@ -68,6 +68,8 @@ pub enum ApiRequestError {
         max: i64,
     },
     InvalidResourcePath,
+    /// `GET /` with `pgrest.openapi_mode = disabled`.
+    OpenApiDisabled,
     /// pgrest only: the request body exceeds `pgrest.server_max_body_size`.
     PayloadTooLarge(usize),
     /// pgrest only: the body did not arrive within `pgrest.server_body_timeout` (seconds).
@@ -437,6 +439,7 @@ impl ApiRequestError {
             AggregatesNotAllowed => "PGRST123",
             MaxAffectedViolation(_) => "PGRST124",
             InvalidResourcePath => "PGRST125",
+            OpenApiDisabled => "PGRST126",
             NotImplemented(_) => "PGRST127",
             PayloadTooLarge(_) => "PGREST413",
             BodyTimeout(_) => "PGREST408",
@@ -467,6 +470,7 @@ impl ApiRequestError {
             PgrstParse(_) => 500,
             MaxAffectedViolation(_) => 400,
             InvalidResourcePath => 404,
+            OpenApiDisabled => 404,
             PayloadTooLarge(_) => 413,
             BodyTimeout(_) => 408,
         }
@@ -497,6 +501,7 @@ impl ApiRequestError {
             AggregatesNotAllowed => "Use of aggregate functions is not allowed".into(),
             MaxAffectedViolation(_) => "Query result exceeds max-affected preference constraint".into(),
             InvalidResourcePath => "Invalid path specified in request URL".into(),
+            OpenApiDisabled => "Root endpoint metadata is disabled".into(),
             NotImplemented(_) => "Feature not implemented".into(),
             PayloadTooLarge(_) => "Payload Too Large".into(),
             BodyTimeout(_) => "Request Timeout".into(),
@@ -548,6 +553,7 @@ impl ApiRequestError {
             | UnsupportedMethod(_)
             | GucHeaders
             | GucStatus
+            | OpenApiDisabled
             | InvalidResourcePath => None,
         }
     }
@@ -588,6 +594,7 @@ impl ApiRequestError {
             | MaxAffectedViolation(_)
             | OffLimitsChanges { .. }
             | RelatedOrderNotToOne(..)
+            | OpenApiDisabled
             | InvalidResourcePath => None,
         }
     }

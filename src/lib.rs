@@ -21,6 +21,7 @@ mod error;
 mod executor;
 mod http;
 mod listener;
+mod openapi;
 mod plan;
 mod pool;
 mod query;
@@ -219,10 +220,29 @@ fn pool_status() -> pgrx::JsonB {
 #[pg_extern(stable, parallel_safe)]
 fn schema_cache() -> pgrx::JsonB {
     let [schemas, extra] = schema_cache::load_params(&config::AppConfig::load());
-    let json =
-        Spi::get_one_with_args::<String>(schema_cache::LOAD_QUERY, &[schemas.into(), extra.into()])
-            .unwrap_or_else(|e| pgrx::error!("pgrest: could not read the catalog: {e}"))
-            .unwrap_or_default();
+    // jit off for this query only (as a function's SET clause would): its cost estimate is
+    // far above its run time. An error aborts the transaction, which restores it too.
+    let json = unsafe {
+        let nest = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"jit".as_ptr(),
+            c"off".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        let json = Spi::get_one_with_args::<String>(
+            schema_cache::LOAD_QUERY,
+            &[schemas.into(), extra.into()],
+        );
+        pg_sys::AtEOXact_GUC(true, nest);
+        json
+    }
+    .unwrap_or_else(|e| pgrx::error!("pgrest: could not read the catalog: {e}"))
+    .unwrap_or_default();
     match schema_cache::SchemaCache::from_json(&json) {
         Ok(cache) => pgrx::JsonB(cache.to_json()),
         Err(e) => pgrx::error!("pgrest: invalid schema cache document: {e}"),

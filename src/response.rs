@@ -177,6 +177,10 @@ pub(crate) fn action_response(
                 "OPTIONS answered before its privileges were known".into(),
             ));
         }
+        ActionPlan::OpenApi { .. } => {
+            headers.extend(content_type_headers(api, plan));
+            (200, rs.body.clone().unwrap_or_default())
+        }
         ActionPlan::Info { allow } => {
             headers.push(("Access-Control-Allow-Origin".into(), "*".into()));
             headers.push(("Allow".into(), allow.clone()));

@@ -51,6 +51,8 @@ pub enum MediaType {
     TextPlain,
     TextXml,
     OpenApi,
+    /// `application/vnd.oai.openapi+json;version=3.1` (also without a version).
+    OpenApi31,
     UrlEncoded,
     OctetStream,
     /// `*/*`
@@ -84,6 +86,7 @@ impl MediaType {
             MediaType::TextPlain => "text/plain".into(),
             MediaType::TextXml => "text/xml".into(),
             MediaType::OpenApi => "application/openapi+json".into(),
+            MediaType::OpenApi31 => "application/vnd.oai.openapi+json;version=3.1".into(),
             MediaType::VndSingularJson { strip_nulls: true } => {
                 "application/vnd.pgrst.object+json;nulls=stripped".into()
             }
@@ -231,6 +234,10 @@ pub fn decode_media_type(s: &str) -> MediaType {
         ("text", "plain") => MediaType::TextPlain,
         ("text", "xml") => MediaType::TextXml,
         ("application", "openapi+json") => MediaType::OpenApi,
+        // PostgREST's parameter values stop at `.`: `version=3.1` reads as `3`.
+        ("application", "vnd.oai.openapi+json") if matches!(param("version"), None | Some("3")) => {
+            MediaType::OpenApi31
+        }
         ("application", "x-www-form-urlencoded") => MediaType::UrlEncoded,
         ("application", "octet-stream") => MediaType::OctetStream,
         ("application", "vnd.pgrst.plan") | ("application", "vnd.pgrst.plan+text") => {
@@ -361,6 +368,16 @@ mod tests {
             decode_media_type("application/openapi+json"),
             MediaType::OpenApi
         );
+        for v in [
+            "application/vnd.oai.openapi+json;version=3.1",
+            "application/vnd.oai.openapi+json",
+        ] {
+            assert_eq!(decode_media_type(v), MediaType::OpenApi31);
+        }
+        assert!(matches!(
+            decode_media_type("application/vnd.oai.openapi+json;version=2.0"),
+            MediaType::Other(_)
+        ));
         assert_eq!(
             decode_media_type("application/x-www-form-urlencoded"),
             MediaType::UrlEncoded

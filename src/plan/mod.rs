@@ -277,6 +277,15 @@ pub enum ActionPlan {
     },
     /// OPTIONS on `/`, or on a relation once its privileges are known.
     Info { allow: String },
+    /// `GET /`: the OpenAPI description of the schema; with `follow_privileges`, only what
+    /// the request's role may use (asked in the request's transaction).
+    OpenApi {
+        schema: String,
+        version: crate::openapi::Version,
+        media: MediaType,
+        headers_only: bool,
+        follow_privileges: bool,
+    },
     /// OPTIONS on a relation: what it allows depends on its updatability (schema cache) and on
     /// the privileges of the request's role (asked in the request's transaction).
     RelationInfo {
@@ -291,7 +300,9 @@ pub enum ActionPlan {
 impl ActionPlan {
     pub fn media(&self) -> Option<&MediaType> {
         match self {
-            ActionPlan::Read { media, .. } | ActionPlan::Mutate { media, .. } => Some(media),
+            ActionPlan::Read { media, .. }
+            | ActionPlan::Mutate { media, .. }
+            | ActionPlan::OpenApi { media, .. } => Some(media),
             ActionPlan::Info { .. } | ActionPlan::RelationInfo { .. } => None,
         }
     }
@@ -368,10 +379,35 @@ pub fn action_plan(
         Action::SchemaInfo => Ok(ActionPlan::Info {
             allow: "OPTIONS,GET,HEAD".into(),
         }),
-        Action::SchemaRead { .. } => Err(ApiRequestError::NotImplemented(
-            "The OpenAPI description (/) is not supported by this version of pgrest".into(),
-        )
-        .into()),
+        Action::SchemaRead { headers_only } => {
+            use crate::config::OpenApiMode;
+            use crate::openapi::Version;
+            if cfg.openapi_mode == OpenApiMode::Disabled {
+                return Err(ApiRequestError::OpenApiDisabled.into());
+            }
+            let (version, media) = api
+                .accept
+                .iter()
+                .find_map(|mt| match mt {
+                    MediaType::OpenApi | MediaType::ApplicationJson | MediaType::Any => {
+                        Some((Version::Swagger2, MediaType::OpenApi))
+                    }
+                    MediaType::OpenApi31 => Some((Version::OpenApi31, MediaType::OpenApi31)),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    Error::from(ApiRequestError::MediaType(
+                        api.accept.iter().map(MediaType::to_mime).collect(),
+                    ))
+                })?;
+            Ok(ActionPlan::OpenApi {
+                schema: api.schema.clone(),
+                version,
+                media,
+                headers_only: *headers_only,
+                follow_privileges: cfg.openapi_mode == OpenApiMode::FollowPrivileges,
+            })
+        }
     }
 }
 

@@ -905,6 +905,26 @@ pub fn privileges_statement(schema: &str, relation: &str) -> Statement {
     b.finish()
 }
 
+/// The relations and functions of a schema the current role may use (PostgREST's
+/// `accessibleTables` and `accessibleFuncs`), for OpenAPI's follow-privileges mode: one
+/// row, two JSON arrays of names and function oids. The schema is a value (`regnamespace`).
+pub fn accessible_statement(schema: &str) -> Statement {
+    let mut name = String::new();
+    sql::quote_ident(&mut name, schema);
+    let mut b = SqlBuilder::new();
+    b.push("SELECT coalesce((SELECT json_agg(c.relname) FROM pg_catalog.pg_class c \
+            WHERE c.relnamespace = s.oid AND c.relkind IN ('v', 'r', 'm', 'f', 'p') AND NOT c.relispartition \
+            AND (pg_catalog.pg_has_role(c.relowner, 'USAGE') \
+              OR pg_catalog.has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') \
+              OR pg_catalog.has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))), '[]')::text, \
+            coalesce((SELECT json_agg(p.oid::pg_catalog.int8) FROM pg_catalog.pg_proc p \
+            WHERE p.pronamespace = s.oid AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE')), '[]')::text \
+            FROM (SELECT ")
+        .param(name)
+        .push("::pg_catalog.regnamespace::pg_catalog.oid AS oid) s");
+    b.finish()
+}
+
 /// `SELECT "schema"."function"()`: the pre-request hook. Without a schema the function is
 /// found through the request's search_path, as PostgREST does.
 pub fn pre_request_statement(schema: Option<&str>, function: &str) -> Statement {

@@ -58,6 +58,20 @@ pub struct Column {
     pub name: String,
     pub nullable: bool,
     pub default: Option<String>,
+    /// Generated (stored or `GENERATED ALWAYS AS IDENTITY`): never written by requests.
+    #[serde(default)]
+    pub generated: bool,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The type as PostgREST names it (`integer`, `character varying`, `text[]`, `api.color`).
+    #[serde(default)]
+    pub data_type: String,
+    /// `character varying(n)` / `character(n)`: n.
+    #[serde(default)]
+    pub max_length: Option<i32>,
+    /// The labels of an enum type (through domains).
+    #[serde(default, rename = "enum")]
+    pub enum_values: Option<Vec<String>>,
     #[serde(rename = "type")]
     pub ty: PgType,
 }
@@ -73,6 +87,8 @@ pub struct Table {
     pub deletable: bool,
     /// Primary key columns, in key order.
     pub pk: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
     /// Columns in attribute order.
     pub columns: Vec<Column>,
 }
@@ -81,6 +97,37 @@ impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
+}
+
+/// An input parameter of a function.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct RoutineParam {
+    /// Empty for an unnamed parameter.
+    pub name: String,
+    /// `format_type` of the parameter's type (`integer`, `text[]`, ...).
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// No default: the call must give it.
+    pub required: bool,
+    pub variadic: bool,
+}
+
+/// A function of an exposed schema (what `/rpc` calls).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Routine {
+    #[serde(default)]
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub params: Vec<RoutineParam>,
+    pub returns_set: bool,
+    pub return_schema: String,
+    pub return_type: String,
+    /// Returns rows (a table type, a composite type or `record`), not a scalar.
+    pub return_composite: bool,
+    /// `pg_proc.provolatile`: `i`mmutable, `s`table or `v`olatile.
+    pub volatility: String,
 }
 
 /// A function taking the row type of a table: selectable, filterable and orderable like a column.
@@ -341,6 +388,10 @@ struct Raw {
     #[serde(default)]
     computed_relationships: Vec<ComputedRelationship>,
     #[serde(default)]
+    routines: Vec<Routine>,
+    #[serde(default)]
+    schema_descriptions: HashMap<String, Option<String>>,
+    #[serde(default)]
     views: Vec<views::ViewDef>,
     #[serde(default)]
     view_sources: Vec<views::SourceColumn>,
@@ -355,6 +406,10 @@ pub struct SchemaCache {
     role_settings: HashMap<String, Vec<(String, String)>>,
     /// Relationships by the relation they start from.
     relationships: HashMap<(String, String), Vec<Relationship>>,
+    /// Functions of the exposed schemas, overloads in catalog order.
+    routines: Vec<Routine>,
+    /// `COMMENT ON SCHEMA` of the exposed schemas.
+    schema_descriptions: HashMap<String, Option<String>>,
 }
 
 impl SchemaCache {
@@ -381,6 +436,8 @@ impl SchemaCache {
             }),
         );
         cache.add_computed_relationships(raw.computed_relationships);
+        cache.routines = raw.routines;
+        cache.schema_descriptions = raw.schema_descriptions;
         Ok(cache)
     }
 
@@ -449,7 +506,30 @@ impl SchemaCache {
                 })
                 .collect(),
             role_settings: settings,
+            routines: Vec::new(),
+            schema_descriptions: HashMap::new(),
         }
+    }
+
+    /// The relations of a schema, by name.
+    pub fn tables_in(&self, schema: &str) -> Vec<&Table> {
+        let mut t: Vec<&Table> = self
+            .tables
+            .values()
+            .filter(|t| t.schema == schema)
+            .collect();
+        t.sort_by(|a, b| a.name.cmp(&b.name));
+        t
+    }
+
+    /// The functions of a schema, by name (overloads in catalog order).
+    pub fn routines_in<'a>(&'a self, schema: &'a str) -> impl Iterator<Item = &'a Routine> {
+        self.routines.iter().filter(move |r| r.schema == schema)
+    }
+
+    /// `COMMENT ON SCHEMA`, for OpenAPI's title and description.
+    pub fn schema_description(&self, schema: &str) -> Option<&str> {
+        self.schema_descriptions.get(schema)?.as_deref()
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
@@ -503,6 +583,7 @@ impl SchemaCache {
             "tables": tables,
             "computed_fields": computed,
             "relationships": relationships,
+            "routines": self.routines,
             "role_settings": roles
                 .into_iter()
                 .map(|(role, settings)| serde_json::json!({"role": role, "settings": settings}))
@@ -600,6 +681,18 @@ pub mod fixtures {
             name: name.into(),
             nullable: true,
             default: None,
+            generated: false,
+            description: None,
+            data_type: match t.name.as_str() {
+                "int4" => "integer",
+                "bool" => "boolean",
+                "timestamptz" => "timestamp with time zone",
+                "_text" => "text[]",
+                other => other,
+            }
+            .to_string(),
+            max_length: None,
+            enum_values: None,
             ty: t,
         }
     }
@@ -615,6 +708,7 @@ pub mod fixtures {
             updatable: true,
             deletable: true,
             pk: vec!["id".into()],
+            description: None,
             columns: vec![
                 col("id", int4.clone()),
                 col("done", ty("pg_catalog", "bool", "bool", "B")),
@@ -640,6 +734,7 @@ pub mod fixtures {
             updatable: false,
             deletable: false,
             pk: vec![],
+            description: None,
             columns: vec![col("id", int4.clone())],
         };
         let computed = ComputedField {
@@ -658,6 +753,7 @@ pub mod fixtures {
             updatable: true,
             deletable: true,
             pk: pk.iter().map(|c| c.to_string()).collect(),
+            description: None,
             columns: cols
                 .iter()
                 .map(|c| {
@@ -798,6 +894,7 @@ mod tests {
             updatable: true,
             deletable: true,
             pk: pk.iter().map(|s| s.to_string()).collect(),
+            description: None,
             columns: vec![],
         }
     }

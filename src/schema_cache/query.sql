@@ -29,6 +29,14 @@ base_types AS (
 type_info AS (
   SELECT
     t.oid,
+    t.typtype,
+    t.typnotnull,
+    t.typbasetype,
+    t.typdefaultbin,
+    t.typtypmod,
+    b.oid AS base_oid,
+    b.typname AS base_name,
+    b.typnamespace AS base_namespace,
     json_build_object(
       'schema', tn.nspname,
       'name', t.typname,
@@ -70,8 +78,31 @@ columns AS (
     json_agg(
       json_build_object(
         'name', a.attname,
-        'nullable', NOT a.attnotnull,
-        'default', pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+        'nullable', NOT (a.attnotnull OR ti.typtype = 'd' AND ti.typnotnull),
+        -- As PostgREST shows it: a domain's default, an identity's sequence, none for a
+        -- generated column.
+        'default', CASE
+          WHEN a.attgenerated <> '' THEN NULL
+          WHEN a.attidentity <> '' THEN
+            (SELECT format('nextval(%L)', dep.objid::pg_catalog.regclass)
+             FROM pg_catalog.pg_depend dep
+             WHERE dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'
+               AND dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass LIMIT 1)
+          WHEN d.adbin IS NULL AND ti.typbasetype <> 0 THEN pg_catalog.pg_get_expr(ti.typdefaultbin, 0)
+          ELSE pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+        END,
+        'generated', a.attgenerated <> '' OR a.attidentity = 'a',
+        'description', pg_catalog.col_description(a.attrelid, a.attnum),
+        -- PostgREST's data_type: built-in types without their modifier, others as declared.
+        'data_type', CASE
+          WHEN ti.base_namespace = 'pg_catalog'::pg_catalog.regnamespace
+            THEN pg_catalog.format_type(ti.base_oid, NULL)
+          ELSE pg_catalog.format_type(a.atttypid, a.atttypmod)
+        END,
+        'max_length', CASE WHEN ti.base_name IN ('bpchar', 'varchar') THEN
+          nullif(CASE WHEN ti.typtype = 'd' THEN ti.typtypmod ELSE a.atttypmod END, -1) - 4 END,
+        'enum', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder)
+                 FROM pg_catalog.pg_enum e WHERE e.enumtypid = ti.base_oid),
         'type', ti.info
       ) ORDER BY a.attnum
     ) AS cols
@@ -193,6 +224,49 @@ computed_rels AS (
     AND p.prokind = 'f'
     AND pn.nspname IN (SELECT nspname FROM exposed)
 ),
+-- Functions of the exposed schemas (what /rpc calls and OpenAPI lists): input parameters
+-- in order, whether each must be given, what they return.
+routines AS (
+  SELECT json_agg(json_build_object(
+    'oid', p.oid::pg_catalog.int8,
+    'schema', pn.nspname,
+    'name', p.proname,
+    'description', pg_catalog.obj_description(p.oid, 'pg_proc'),
+    'params', coalesce((
+      SELECT json_agg(json_build_object(
+        'name', coalesce(args.name, ''),
+        'type', pg_catalog.format_type(args.typ, NULL),
+        'required', args.idx <= p.pronargs - p.pronargdefaults,
+        'variadic', args.mode = 'v'
+      ) ORDER BY args.idx)
+      FROM (
+        SELECT a.name, a.typ, a.mode, row_number() OVER (ORDER BY a.ord) AS idx
+        FROM unnest(coalesce(p.proallargtypes, p.proargtypes::pg_catalog.oid[]),
+                    coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[p.pronargs])),
+                    coalesce(p.proargnames, array_fill(''::text, ARRAY[p.pronargs])))
+             WITH ORDINALITY AS a(typ, mode, name, ord)
+        WHERE a.mode IN ('i', 'b', 'v')
+      ) args
+    ), '[]'),
+    'returns_set', p.proretset,
+    'return_schema', rn.nspname,
+    'return_type', rt.typname,
+    'return_composite', rt.typtype = 'c' OR rt.typtype = 'p' AND rt.typname = 'record',
+    'volatility', p.provolatile
+  ) ORDER BY pn.nspname, p.proname, p.oid) AS items
+  FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+  JOIN pg_catalog.pg_type rt ON rt.oid = p.prorettype
+  JOIN pg_catalog.pg_namespace rn ON rn.oid = rt.typnamespace
+  WHERE pn.nspname IN (SELECT nspname FROM exposed)
+    AND p.prokind = 'f'
+    AND rt.typname NOT IN ('trigger', 'event_trigger')
+),
+schema_descriptions AS (
+  SELECT json_object_agg(n.nspname, pg_catalog.obj_description(n.oid, 'pg_namespace')) AS items
+  FROM pg_catalog.pg_namespace n
+  WHERE n.nspname IN (SELECT nspname FROM exposed)
+),
 role_settings AS (
   -- Settings of the roles the authenticator can switch to; database-specific ones last
   -- so they override the global ones.
@@ -214,6 +288,7 @@ SELECT json_build_object(
         'updatable', r.updatable,
         'deletable', r.deletable,
         'pk', coalesce(pk.cols, '[]'),
+        'description', pg_catalog.obj_description(r.oid, 'pg_class'),
         'columns', coalesce(c.cols, '[]')
       ) ORDER BY r.nspname, r.relname)
     FROM rels r
@@ -223,6 +298,8 @@ SELECT json_build_object(
   'computed_fields', coalesce((SELECT items FROM computed), '[]'),
   'foreign_keys', coalesce((SELECT items FROM fks), '[]'),
   'computed_relationships', coalesce((SELECT items FROM computed_rels), '[]'),
+  'routines', coalesce((SELECT items FROM routines), '[]'),
+  'schema_descriptions', coalesce((SELECT items FROM schema_descriptions), '{}'),
   'views', coalesce((
     SELECT json_agg(json_build_object(
       'oid', v.oid::pg_catalog.int8,
