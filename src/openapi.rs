@@ -35,6 +35,32 @@ const MIMES: [&str; 4] = [
     "text/csv",
 ];
 
+/// A JSON pointer token (`~` and `/` escaped), for `$ref`s to names with those characters.
+fn pointer(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
+/// An OpenAPI 3.1 component name: those must match `^[a-zA-Z0-9._-]+$`. Names that do are
+/// kept; in others each other character becomes `_` and its UTF-8 bytes in hex.
+fn component(name: &str) -> String {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.chars().all(ok) && !name.is_empty() {
+        return name.to_string();
+    }
+    let mut out = String::new();
+    for c in name.chars() {
+        if ok(c) {
+            out.push(c);
+        } else {
+            let mut buf = [0; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("_{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
 /// PostgREST's `toSwaggerType`: `None` for JSON (any value).
 fn swagger_type(data_type: &str) -> Option<&'static str> {
     match data_type {
@@ -500,7 +526,7 @@ pub fn document(
                 shared.insert(
                     format!("body.{}", t.name),
                     json!({"name": t.name, "in": "body", "required": false, "description": t.name,
-                           "schema": {"$ref": format!("#/definitions/{}", t.name)}}),
+                           "schema": {"$ref": format!("#/definitions/{}", pointer(&t.name))}}),
                 );
             }
             let mut doc = json!({
@@ -539,18 +565,18 @@ pub fn document(
             let mut schemas = Map::new();
             let mut bodies = Map::new();
             for t in &contents.tables {
-                schemas.insert(t.name.clone(), table_definition(cache, t));
+                schemas.insert(component(&t.name), table_definition(cache, t));
                 let content: Map<String, Value> = MIMES
                     .iter()
                     .map(|m| {
                         (
                             m.to_string(),
-                            json!({"schema": {"$ref": format!("#/components/schemas/{}", t.name)}}),
+                            json!({"schema": {"$ref": format!("#/components/schemas/{}", component(&t.name))}}),
                         )
                     })
                     .collect();
                 bodies.insert(
-                    t.name.clone(),
+                    component(&t.name),
                     json!({"description": t.name, "required": false, "content": content}),
                 );
             }
@@ -568,7 +594,7 @@ pub fn document(
                 if let Some(d) = &p.description {
                     v["description"] = d.clone().into();
                 }
-                shared.insert(p.key.clone(), v);
+                shared.insert(component(&p.key), v);
             }
             let base = base.trim_end_matches('/');
             let default_port = matches!((scheme.as_str(), port), ("http", 80) | ("https", 443));
@@ -618,7 +644,7 @@ fn op_v2(op: &Op) -> Value {
     let params: Vec<Value> = op
         .params
         .iter()
-        .map(|p| json!({"$ref": format!("#/parameters/{p}")}))
+        .map(|p| json!({"$ref": format!("#/parameters/{}", pointer(p))}))
         .collect();
     if !params.is_empty() {
         o.insert("parameters".into(), Value::Array(params));
@@ -630,7 +656,7 @@ fn op_v2(op: &Op) -> Value {
     for (status, desc, items) in &op.responses {
         let mut r = json!({"description": desc});
         if let Some(t) = items {
-            r["schema"] = json!({"type": "array", "items": {"$ref": format!("#/definitions/{t}")}});
+            r["schema"] = json!({"type": "array", "items": {"$ref": format!("#/definitions/{}", pointer(t))}});
         }
         responses.insert(status.to_string(), r);
     }
@@ -644,7 +670,7 @@ fn op_v31(op: &Op) -> Value {
         .params
         .iter()
         .filter(|p| !p.starts_with("body."))
-        .map(|p| json!({"$ref": format!("#/components/parameters/{p}")}))
+        .map(|p| json!({"$ref": format!("#/components/parameters/{}", component(p))}))
         .collect();
     if !params.is_empty() {
         o.insert("parameters".into(), Value::Array(params));
@@ -652,15 +678,14 @@ fn op_v31(op: &Op) -> Value {
     if let Some(b) = &op.body {
         o.insert(
             "requestBody".into(),
-            json!({"$ref": format!("#/components/requestBodies/{b}")}),
+            json!({"$ref": format!("#/components/requestBodies/{}", component(b))}),
         );
     }
     let mut responses = Map::new();
     for (status, desc, items) in &op.responses {
         let mut r = json!({"description": desc});
         if let Some(t) = items {
-            let schema =
-                json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{t}")}});
+            let schema = json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{}", component(t))}});
             let content: Map<String, Value> = MIMES
                 .iter()
                 .map(|m| (m.to_string(), json!({"schema": schema})))
@@ -860,5 +885,8 @@ mod tests {
             Some(("http".into(), "h".into(), 8080, "/".into()))
         );
         assert_eq!(parse_proxy_uri("ftp://h"), None);
+        assert_eq!(component("rowFilter.todos.id"), "rowFilter.todos.id");
+        assert_eq!(component("odd table ✓"), "odd_20table_20_E2_9C_93");
+        assert_eq!(pointer("a/b~c"), "a~1b~0c");
     }
 }
