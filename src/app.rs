@@ -67,7 +67,28 @@ impl App {
         result.unwrap_or_else(|e| HttpResponse::from_error(&e))
     }
 
+    /// Runs the request again when it failed in a way a schema change made while it ran
+    /// explains (a column, relation or function the cache still had, or the reverse): DDL
+    /// that commits between the cache check and the statement's snapshot is then planned
+    /// against instead of surfacing as an error. A failed attempt's transaction was rolled
+    /// back, so nothing of it remains. Bounded, for DDL that never stops.
     fn try_respond(&mut self, req: &Request) -> Result<HttpResponse, Error> {
+        const ATTEMPTS: usize = 4;
+        let mut result = self.attempt(req);
+        for _ in 1..ATTEMPTS {
+            match &result {
+                Err(e)
+                    if may_be_stale(e) && crate::schema_generation() != self.cache_generation =>
+                {
+                    result = self.attempt(req);
+                }
+                _ => break,
+            }
+        }
+        result
+    }
+
+    fn attempt(&mut self, req: &Request) -> Result<HttpResponse, Error> {
         req.test_panic("schema_cache");
         let cache = self.schema_cache(req)?;
         let (api, cfg) = (&req.api, &req.config);
@@ -177,6 +198,16 @@ impl App {
         })?;
         SchemaCache::from_json(&String::from_utf8_lossy(&json))
             .map_err(|e| Error::Internal(format!("invalid schema cache document: {e}")))
+    }
+}
+
+/// Errors that a schema cache older than the statement's snapshot can cause: an undefined
+/// column, relation, function or object, or a planner error naming the schema cache.
+fn may_be_stale(e: &Error) -> bool {
+    match e {
+        Error::SchemaCache(_) => true,
+        Error::Pg(p) => matches!(p.sqlstate.as_str(), "42703" | "42P01" | "42883" | "42704"),
+        _ => false,
     }
 }
 
