@@ -4,6 +4,8 @@
 #   (a) the bare SQL statement pgrest generates for that request, and
 #   (b) what an external-pool server (PostgREST) sends: BEGIN; set_config batch; query; COMMIT.
 # Prints req/s, p99 latency, the ratios, and the RSS of each pgrest worker before and after.
+# Then embedding: GET with a to-one embed and with a to-many embed (10k parents, 10 children
+# each), each beside pgbench running the statement pgrest generates for it.
 # Then the head-of-line figure: fast GETs (8 keep-alive connections) while one client loops
 # over a 2 s read, p50/p99/max latency.
 # Expects the release build to be installed (the Makefile does that).
@@ -39,6 +41,14 @@ FROM generate_series(1, $ROWS) g;
 SELECT setval('api.todos_id_seq', $ROWS);
 VACUUM ANALYZE api.todos;
 CREATE OR REPLACE VIEW api.bench_slow AS SELECT pg_sleep(2)::text AS slept;
+DROP TABLE IF EXISTS api.bench_child, api.bench_parent;
+CREATE TABLE api.bench_parent (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE api.bench_child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES api.bench_parent, note text);
+CREATE INDEX ON api.bench_child (parent_id);
+INSERT INTO api.bench_parent SELECT g, 'parent ' || g FROM generate_series(1, $ROWS) g;
+INSERT INTO api.bench_child SELECT g, (g - 1) / 10 + 1, 'child ' || g FROM generate_series(1, $ROWS * 10) g;
+VACUUM ANALYZE api.bench_parent, api.bench_child;
+GRANT SELECT ON api.bench_parent, api.bench_child TO web_anon;
 GRANT SELECT ON api.bench_slow TO web_anon;
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_anon') THEN
@@ -138,3 +148,37 @@ HOL_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/hol.out")
 echo
 echo "head-of-line: GET by primary key on 8 connections while one client loops over a 2 s read"
 printf '  %.0f req/s   p50 %s ms   p99 %s ms   max %s ms   (target: max < 100 ms)\n' "$HOL_RPS" "$HOL_P50" "$HOL_P99" "$HOL_MAX"
+
+# Embedding: the statements pgrest generates (each checked against pgrest's answer first).
+TAIL='SELECT NULL::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, NULL::text AS location, coalesce(json_agg(_postgrest_t), '"'"'[]'"'"') AS body, nullif(current_setting('"'"'response.headers'"'"', true), '"'"''"'"') AS response_headers, nullif(current_setting('"'"'response.status'"'"', true), '"'"''"'"') AS response_status FROM pgrst_source _postgrest_t'
+TO_ONE_URL='/bench_child?select=id,note,bench_parent(id,name)&id=eq.'
+TO_ONE='WITH pgrst_source AS (SELECT "api"."bench_child"."id", "api"."bench_child"."note", row_to_json("bench_child_bench_parent_1".*)::jsonb AS "bench_parent" FROM "api"."bench_child" LEFT JOIN LATERAL (SELECT "bench_parent_1"."id", "bench_parent_1"."name" FROM "api"."bench_parent" AS "bench_parent_1" WHERE "bench_parent_1"."id" = "api"."bench_child"."parent_id") AS "bench_child_bench_parent_1" ON TRUE WHERE "api"."bench_child"."id" = :id::"pg_catalog"."int4") '"$TAIL"
+TO_MANY_URL='/bench_parent?select=id,name,bench_child(id,note)&id=eq.'
+TO_MANY='WITH pgrst_source AS (SELECT "api"."bench_parent"."id", "api"."bench_parent"."name", COALESCE("bench_parent_bench_child_1"."bench_parent_bench_child_1", '"'"'[]'"'"') AS "bench_child" FROM "api"."bench_parent" LEFT JOIN LATERAL (SELECT json_agg("bench_parent_bench_child_1")::jsonb AS "bench_parent_bench_child_1" FROM (SELECT "bench_child_1"."id", "bench_child_1"."note" FROM "api"."bench_child" AS "bench_child_1" WHERE "bench_child_1"."parent_id" = "api"."bench_parent"."id") AS "bench_parent_bench_child_1") AS "bench_parent_bench_child_1" ON TRUE WHERE "api"."bench_parent"."id" = :id::"pg_catalog"."int4") '"$TAIL"
+
+# embed_case NAME URL_PREFIX STATEMENT MAX_ID: prints pgrest req/s, pgbench tps, ratio.
+embed_case() {
+  local name=$1 url=$2 query=$3 max=$4 via_http via_sql rps tps
+  via_http=$(curl -s "http://127.0.0.1:$HTTP_PORT${url}7")
+  via_sql=$(psql -At -c "SELECT body FROM (${query//:id/7}) q")
+  if [ "$(printf '%s' "$via_http" | tr -d ' \n')" != "$(printf '%s' "$via_sql" | tr -d ' \n')" ]; then
+    echo "bench: the $name statement is not what pgrest answers with:" >&2
+    echo "  http: $via_http" >&2
+    echo "  sql:  $via_sql" >&2
+    exit 1
+  fi
+  printf '\\set id random(1, %s)\n%s;\n' "$max" "$query" >"$WORK/$name.sql"
+  printf 'math.randomseed(os.time())\nrequest = function()\n  return wrk.format("GET", "%s" .. math.random(1, %s))\nend\n' \
+    "$url" "$max" >"$WORK/$name.lua"
+  DURATION=2 pgbench_run "$name" bench_anon >/dev/null
+  wrk -t"$THREADS" -c"$CLIENTS" -d2s -s "$WORK/$name.lua" "http://127.0.0.1:$HTTP_PORT" >/dev/null 2>&1
+  wrk -t"$THREADS" -c"$CLIENTS" -d"${DURATION}s" -s "$WORK/$name.lua" "http://127.0.0.1:$HTTP_PORT" >"$WORK/$name-wrk.out" 2>&1
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/$name-wrk.out")
+  read -r tps _ < <(pgbench_run "$name" bench_anon)
+  printf '%-58s %12.0f %12.0f %8.2fx\n' "$name ${url}N" "$rps" "$tps" "$(awk -v p="$rps" -v a="$tps" 'BEGIN {print p / a}')"
+}
+echo
+echo "embedding ($ROWS parents, 10 children each): pgrest req/s beside pgbench running the same statement"
+printf '%-58s %12s %12s %9s\n' "" "pgrest" "pgbench" "ratio"
+embed_case to_one "$TO_ONE_URL" "$TO_ONE" $((ROWS * 10))
+embed_case to_many "$TO_MANY_URL" "$TO_MANY" "$ROWS"

@@ -19,8 +19,8 @@ use grammar::*;
 
 use super::range::{read_integer, Range};
 use super::types::{
-    EmbedPath, Field, FieldName, Filter, LogicTree, OpExpr, Operation, OrderTerm, QuantOperator,
-    SelectItem, SimpleOperator,
+    EmbedPath, Field, FieldName, Filter, JoinType, LogicTree, OpExpr, Operation, OrderTerm,
+    QuantOperator, SelectItem, SimpleOperator,
 };
 
 /// Everything the query string says about a request.
@@ -234,25 +234,123 @@ fn is_plain_name(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// The common `select` forms (`*`, `a,b,c`) without running the parser; the parser gives
-/// the same result for them (see `fast_paths_agree_with_the_parser`), only slower.
+/// The common `select` forms (`*`, `a,b,c`, embeds such as `a,rel!hint!inner(b,c)` and
+/// `...rel(*)`, plain names only) without running the parser; the parser gives the same
+/// result for them (see `fast_paths_agree_with_the_parser`), only slower. Anything else
+/// (aliases, casts, JSON paths, aggregates, quoting, blanks) goes to the parser.
 fn fast_select(text: &str) -> Option<Vec<SelectItem>> {
-    let plain = |name: &str| SelectItem::Field {
-        field: Field {
-            name: name.to_string(),
-            json_path: Vec::new(),
-        },
-        aggregate: None,
-        aggregate_cast: None,
-        cast: None,
-        alias: None,
+    let mut p = FastSelect {
+        s: text.as_bytes(),
+        i: 0,
     };
-    if text == "*" {
-        return Some(vec![plain("*")]);
+    let items = p.forest(0)?;
+    (p.i == p.s.len()).then_some(items)
+}
+
+struct FastSelect<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl FastSelect<'_> {
+    /// Deeper nesting is left to the parser, which also reports it.
+    const MAX_DEPTH: usize = 8;
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
     }
-    text.split(',')
-        .map(|item| is_plain_name(item).then(|| plain(item)))
-        .collect()
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek() == Some(b)).then(|| self.i += 1)
+    }
+
+    fn name(&mut self) -> Option<String> {
+        let start = self.i;
+        while self
+            .peek()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            self.i += 1;
+        }
+        (self.i > start).then(|| String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+    }
+
+    fn forest(&mut self, depth: usize) -> Option<Vec<SelectItem>> {
+        if depth > Self::MAX_DEPTH {
+            return None;
+        }
+        let mut items = vec![self.item(depth)?];
+        while self.eat(b',').is_some() {
+            items.push(self.item(depth)?);
+        }
+        Some(items)
+    }
+
+    fn item(&mut self, depth: usize) -> Option<SelectItem> {
+        let plain = |name: String| SelectItem::Field {
+            field: Field {
+                name,
+                json_path: Vec::new(),
+            },
+            aggregate: None,
+            aggregate_cast: None,
+            cast: None,
+            alias: None,
+        };
+        if self.eat(b'*').is_some() {
+            return Some(plain("*".into()));
+        }
+        let spread = self.s[self.i..].starts_with(b"...");
+        if spread {
+            self.i += 3;
+        }
+        let name = self.name()?;
+        if !matches!(self.peek(), Some(b'!' | b'(')) {
+            return (!spread).then(|| plain(name));
+        }
+        // `count(...)` is the aggregate.
+        if name == "count" {
+            return None;
+        }
+        let (mut hint, mut join_type) = (None, None);
+        for _ in 0..2 {
+            if self.eat(b'!').is_none() {
+                break;
+            }
+            let word = self.name()?;
+            match word.as_str() {
+                "inner" if join_type.is_none() => join_type = Some(JoinType::Inner),
+                "left" if join_type.is_none() => join_type = Some(JoinType::Left),
+                w if hint.is_none() && !w.starts_with("inner") && !w.starts_with("left") => {
+                    hint = Some(word)
+                }
+                _ => return None,
+            }
+        }
+        self.eat(b'(')?;
+        let children = if self.peek() == Some(b')') {
+            Vec::new()
+        } else {
+            self.forest(depth + 1)?
+        };
+        self.eat(b')')?;
+        Some(if spread {
+            SelectItem::Spread {
+                relation: name,
+                hint,
+                join_type,
+                children,
+            }
+        } else {
+            SelectItem::Relation {
+                relation: name,
+                alias: None,
+                hint,
+                join_type,
+                children,
+            }
+        })
+    }
 }
 
 /// The common filter form `name=[not.]op.value` with a plain name and an operator that

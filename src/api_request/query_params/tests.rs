@@ -1880,12 +1880,49 @@ fn columns_production() {
 
 #[test]
 fn fast_paths_agree_with_the_parser() {
-    for select in ["*", "id", "id,task,done", "a_b,C1,count", "x1,_y"] {
+    // Taken by the fast path, with the parser's result.
+    for select in [
+        "*",
+        "id",
+        "id,task,done",
+        "a_b,C1,count",
+        "x1,_y",
+        "id,*",
+        "r(*)",
+        "id,users(id,name)",
+        "id,users()",
+        "a,b(c,d(e,f(*)),g),h",
+        "users!inner(name)",
+        "users!left(name)",
+        "users!todos_user_id_fkey(name)",
+        "users!fk!inner(name)",
+        "users!inner!fk(name)",
+        "...users(name)",
+        "id,...users!inner(name,...teams(*))",
+        "x(y(z(w(v(u(t(s(r))))))))",
+    ] {
         let slow = run("select", select, p_field_forest).unwrap();
         assert_eq!(fast_select(select), Some(slow), "{select}");
     }
+    // Left to the parser (whatever it makes of them).
     for select in [
-        "", "id,", ",id", "id,*", "a:b", "a->b", "a.sum()", "r(*)", "é",
+        "",
+        "id,",
+        ",id",
+        "a:b",
+        "a->b",
+        "a.sum()",
+        "é",
+        "alias:users(id)",
+        "count()",
+        "users!inner!left(id)",
+        "users!a!b(id)",
+        "users!innerx(id)",
+        "users(id",
+        "users(id))",
+        "users (id)",
+        "...users",
+        "a(b(c(d(e(f(g(h(i(j(k))))))))))",
     ] {
         assert_eq!(fast_select(select), None, "{select}");
     }
