@@ -224,6 +224,16 @@ fn node_at<'p>(root: &'p mut ReadPlan, path: &[String]) -> &'p mut ReadPlan {
     node
 }
 
+/// An embed as `select` writes it (`alias:rel!hint!inner(children)`, `...rel(children)`).
+struct EmbedItem<'s> {
+    written: &'s str,
+    alias: Option<String>,
+    hint: Option<&'s str>,
+    join_type: Option<JoinType>,
+    children: &'s [SelectItem],
+    spread: bool,
+}
+
 struct Planner<'a> {
     cache: &'a SchemaCache,
     cfg: &'a AppConfig,
@@ -284,17 +294,15 @@ impl Planner<'_> {
                     join_type,
                     children,
                 } => {
-                    let embed = self.embed(
-                        table,
-                        relation,
-                        alias.clone(),
-                        hint.as_deref(),
-                        *join_type,
+                    let item = EmbedItem {
+                        written: relation,
+                        alias: alias.clone(),
+                        hint: hint.as_deref(),
+                        join_type: *join_type,
                         children,
-                        false,
-                        depth + 1,
-                    )?;
-                    plan.embeds.push(embed);
+                        spread: false,
+                    };
+                    plan.embeds.push(self.embed(table, item, depth + 1)?);
                 }
                 SelectItem::Spread {
                     relation,
@@ -302,17 +310,15 @@ impl Planner<'_> {
                     join_type,
                     children,
                 } => {
-                    let embed = self.embed(
-                        table,
-                        relation,
-                        None,
-                        hint.as_deref(),
-                        *join_type,
+                    let item = EmbedItem {
+                        written: relation,
+                        alias: None,
+                        hint: hint.as_deref(),
+                        join_type: *join_type,
                         children,
-                        true,
-                        depth + 1,
-                    )?;
-                    plan.embeds.push(embed);
+                        spread: true,
+                    };
+                    plan.embeds.push(self.embed(table, item, depth + 1)?);
                 }
             }
         }
@@ -327,18 +333,15 @@ impl Planner<'_> {
         Ok(plan)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn embed(
-        &mut self,
-        parent: &Table,
-        written: &str,
-        alias: Option<String>,
-        hint: Option<&str>,
-        join_type: Option<JoinType>,
-        children: &[SelectItem],
-        spread: bool,
-        depth: usize,
-    ) -> Result<Embed, Error> {
+    fn embed(&mut self, parent: &Table, item: EmbedItem, depth: usize) -> Result<Embed, Error> {
+        let EmbedItem {
+            written,
+            alias,
+            hint,
+            join_type,
+            children,
+            spread,
+        } = item;
         let rel = self.find_rel(&parent.name, written, hint)?;
         let child = self
             .cache

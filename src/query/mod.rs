@@ -286,10 +286,37 @@ fn logic_tree(b: &mut SqlBuilder, q: Qualifier, t: &CoercibleLogicTree, ne: Null
     }
 }
 
+/// Writes ` WHERE ` before the first condition and ` AND ` before the others.
+struct Conditions(bool);
+
+impl Conditions {
+    fn new() -> Self {
+        Conditions(false)
+    }
+
+    fn next(&mut self, b: &mut SqlBuilder) {
+        b.push(if std::mem::replace(&mut self.0, true) {
+            " AND "
+        } else {
+            " WHERE "
+        });
+    }
+}
+
 fn where_clause(b: &mut SqlBuilder, q: Qualifier, filters: &[CoercibleLogicTree]) {
-    for (i, f) in filters.iter().enumerate() {
-        b.push(if i == 0 { " WHERE " } else { " AND " });
-        logic_tree(b, q, f, NullEmbeds::Joined);
+    conditions(b, q, filters, NullEmbeds::Joined, &mut Conditions::new());
+}
+
+fn conditions(
+    b: &mut SqlBuilder,
+    q: Qualifier,
+    filters: &[CoercibleLogicTree],
+    ne: NullEmbeds,
+    conds: &mut Conditions,
+) {
+    for f in filters {
+        conds.next(b);
+        logic_tree(b, q, f, ne);
     }
 }
 
@@ -456,15 +483,9 @@ fn link_conditions(
     b: &mut SqlBuilder,
     q: Qualifier,
     parent: Option<(&Link, Qualifier)>,
-    first: &mut bool,
+    conds: &mut Conditions,
 ) {
-    let mut cond = |b: &mut SqlBuilder| {
-        b.push(if std::mem::replace(first, false) {
-            " WHERE "
-        } else {
-            " AND "
-        });
-    };
+    let mut cond = |b: &mut SqlBuilder| conds.next(b);
     match parent {
         Some((Link::Columns(pairs), pq)) => {
             for (p, c) in pairs {
@@ -547,16 +568,9 @@ fn read_query(
             b.push("TRUE");
         }
     }
-    let mut first = true;
-    for f in &plan.filters {
-        b.push(if std::mem::replace(&mut first, false) {
-            " WHERE "
-        } else {
-            " AND "
-        });
-        logic_tree(b, q, f, NullEmbeds::Joined);
-    }
-    link_conditions(b, q, parent, &mut first);
+    let mut conds = Conditions::new();
+    conditions(b, q, &plan.filters, NullEmbeds::Joined, &mut conds);
+    link_conditions(b, q, parent, &mut conds);
     order_by(b, q, &plan.order);
     limit_offset(b, &plan.range);
 }
@@ -567,22 +581,11 @@ fn count_query(b: &mut SqlBuilder, plan: &ReadPlan, parent: Option<(&Link, Quali
     let q = plan_qualifier(plan);
     b.push("SELECT 1");
     from_clause(b, plan, parent, false);
-    let mut first = true;
-    for f in &plan.filters {
-        b.push(if std::mem::replace(&mut first, false) {
-            " WHERE "
-        } else {
-            " AND "
-        });
-        logic_tree(b, q, f, NullEmbeds::Exists(plan));
-    }
-    link_conditions(b, q, parent, &mut first);
+    let mut conds = Conditions::new();
+    conditions(b, q, &plan.filters, NullEmbeds::Exists(plan), &mut conds);
+    link_conditions(b, q, parent, &mut conds);
     for e in plan.embeds.iter().filter(|e| e.inner) {
-        b.push(if std::mem::replace(&mut first, false) {
-            " WHERE "
-        } else {
-            " AND "
-        });
+        conds.next(b);
         b.push("EXISTS (");
         count_query(b, &e.plan, Some((&e.link, q)));
         b.push(")");
