@@ -385,6 +385,65 @@ mod tests {
         assert!(json.0["tables"].is_array());
     }
 
+    /// Keys carried over to views are read from the stored queries PostgreSQL writes
+    /// (this version's node-tree text), through views over views, from private schemas.
+    #[pg_test]
+    fn views_carry_the_keys_of_their_tables() {
+        Spi::run(
+            "CREATE SCHEMA v_priv; CREATE SCHEMA v_api;
+             CREATE TABLE v_priv.parents (a int, b int, name text, PRIMARY KEY (a, b));
+             CREATE TABLE v_priv.kids (id int PRIMARY KEY, pa int, pb int, note text,
+               FOREIGN KEY (pa, pb) REFERENCES v_priv.parents);
+             CREATE VIEW v_api.parents AS SELECT b AS second, a AS first, upper(name) AS loud FROM v_priv.parents;
+             CREATE VIEW v_api.kids AS SELECT id, pb AS parent_b, pa AS parent_a, note FROM v_priv.kids WHERE id > 0;
+             CREATE VIEW v_api.kids2 AS SELECT k.parent_a AS x, k.parent_b AS y FROM v_api.kids k;
+             CREATE MATERIALIZED VIEW v_api.parents_m AS SELECT a, b FROM v_priv.parents;",
+        )
+        .unwrap();
+        let json = Spi::get_one_with_args::<String>(
+            crate::schema_cache::LOAD_QUERY,
+            &[r#"["v_api"]"#.into(), r#"[]"#.into()],
+        )
+        .unwrap()
+        .unwrap();
+        let cache = crate::schema_cache::SchemaCache::from_json(&json).unwrap();
+        // The view's key is its columns showing the table's key, in key order.
+        assert_eq!(
+            cache.table("v_api", "parents").unwrap().pk,
+            vec!["first".to_string(), "second".to_string()]
+        );
+        let m2o = |from: &str, to: &str| {
+            cache
+                .relationships("v_api", from)
+                .iter()
+                .find(|r| {
+                    r.foreign_table == to
+                        && matches!(r.cardinality, crate::schema_cache::Cardinality::M2O { .. })
+                })
+                .and_then(|r| r.cardinality.columns().cloned())
+                .unwrap_or_else(|| panic!("no {from} -> {to}"))
+        };
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            m2o("kids", "parents"),
+            pairs(&[("parent_a", "first"), ("parent_b", "second")])
+        );
+        assert_eq!(
+            m2o("kids2", "parents"),
+            pairs(&[("x", "first"), ("y", "second")])
+        );
+        assert_eq!(
+            m2o("kids", "parents_m"),
+            pairs(&[("parent_a", "a"), ("parent_b", "b")])
+        );
+        // The private tables themselves are not in the cache, nor relationships to them.
+        assert!(cache.relationships("v_priv", "kids").is_empty());
+    }
+
     #[pg_test]
     fn cast_types_are_resolved_by_the_catalog() {
         use crate::plan::TypeResolver;
