@@ -26,6 +26,8 @@ run: deps
 	@echo
 	@echo "  curl 'http://127.0.0.1:$(HTTP_PORT)/todos'"
 	@echo "  curl 'http://127.0.0.1:$(HTTP_PORT)/todos?done=is.false&order=id.desc&limit=2&select=id,task'"
+	@echo "  curl 'http://127.0.0.1:$(HTTP_PORT)/todos?select=id,task,user:users(name)&order=id'"
+	@echo "  curl 'http://127.0.0.1:$(HTTP_PORT)/'                     # the OpenAPI document"
 	@echo "  curl 'http://127.0.0.1:$(HTTP_PORT)/todos' -H 'Content-Type: application/json' -H 'Prefer: return=representation' -d '{\"task\": \"learn pgrest\"}'"
 	@echo "  curl -X PATCH 'http://127.0.0.1:$(HTTP_PORT)/todos?id=eq.1' -H 'Content-Type: application/json' -d '{\"done\": true}'"
 	@echo "  curl -X DELETE 'http://127.0.0.1:$(HTTP_PORT)/todos?done=is.true'"
