@@ -326,6 +326,10 @@ mod tests {
         let items = cache.table("t_api", "items").unwrap();
         assert_eq!(items.pk, vec!["id".to_string()]);
         assert_eq!(
+            cache.table("t_api", "parts").unwrap().unique,
+            vec![vec!["a".to_string(), "b".to_string()]]
+        );
+        assert_eq!(
             (items.insertable, items.updatable, items.deletable),
             (true, true, true)
         );

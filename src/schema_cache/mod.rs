@@ -87,6 +87,9 @@ pub struct Table {
     pub deletable: bool,
     /// Primary key columns, in key order.
     pub pk: Vec<String>,
+    /// The other unique keys (constraints and plain unique indexes), each in key order.
+    #[serde(default)]
+    pub unique: Vec<Vec<String>>,
     #[serde(default)]
     pub description: Option<String>,
     /// Columns in attribute order.
@@ -708,6 +711,7 @@ pub mod fixtures {
             updatable: true,
             deletable: true,
             pk: vec!["id".into()],
+            unique: vec![],
             description: None,
             columns: vec![
                 col("id", int4.clone()),
@@ -734,6 +738,7 @@ pub mod fixtures {
             updatable: false,
             deletable: false,
             pk: vec![],
+            unique: vec![],
             description: None,
             columns: vec![col("id", int4.clone())],
         };
@@ -753,6 +758,7 @@ pub mod fixtures {
             updatable: true,
             deletable: true,
             pk: pk.iter().map(|c| c.to_string()).collect(),
+            unique: vec![],
             description: None,
             columns: cols
                 .iter()
@@ -894,6 +900,7 @@ mod tests {
             updatable: true,
             deletable: true,
             pk: pk.iter().map(|s| s.to_string()).collect(),
+            unique: vec![],
             description: None,
             columns: vec![],
         }

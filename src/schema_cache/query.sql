@@ -124,6 +124,21 @@ pks AS (
   WHERE con.contype = 'p'
   GROUP BY con.conrelid
 ),
+-- Unique constraints (and unique indexes without a predicate or expressions), each as its
+-- columns in key order.
+uniques AS (
+  SELECT u.relid, json_agg(u.cols ORDER BY u.cols::text) AS keys
+  FROM (
+    SELECT i.indrelid AS relid,
+           (SELECT json_agg(a.attname ORDER BY k.ord)
+            FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) AS cols
+    FROM pg_catalog.pg_index i
+    JOIN rels r ON r.oid = i.indrelid
+    WHERE i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL AND i.indexprs IS NULL
+  ) u
+  GROUP BY u.relid
+),
 computed AS (
   SELECT
     json_agg(
@@ -288,12 +303,14 @@ SELECT json_build_object(
         'updatable', r.updatable,
         'deletable', r.deletable,
         'pk', coalesce(pk.cols, '[]'),
+        'unique', coalesce(uq.keys, '[]'),
         'description', pg_catalog.obj_description(r.oid, 'pg_class'),
         'columns', coalesce(c.cols, '[]')
       ) ORDER BY r.nspname, r.relname)
     FROM rels r
     LEFT JOIN columns c ON c.attrelid = r.oid
     LEFT JOIN pks pk ON pk.conrelid = r.oid
+    LEFT JOIN uniques uq ON uq.relid = r.oid
   ), '[]'),
   'computed_fields', coalesce((SELECT items FROM computed), '[]'),
   'foreign_keys', coalesce((SELECT items FROM fks), '[]'),
