@@ -90,7 +90,7 @@ impl App {
 
     fn attempt(&mut self, req: &Request) -> Result<HttpResponse, Error> {
         req.test_panic("schema_cache");
-        let cache = self.schema_cache(req)?;
+        let cache = self.schema_cache()?;
         let (api, cfg) = (&req.api, &req.config);
         if matches!(api.action, Action::SchemaInfo) {
             // OPTIONS / needs only the schema cache, no transaction.
@@ -139,14 +139,32 @@ impl App {
     /// old cache is dropped rather than served (it may describe objects that are gone): the
     /// request gets 503 `PGRST002`, and the next one tries again, so serving resumes by
     /// itself once the catalog loads.
-    fn schema_cache(&mut self, req: &Request) -> Result<Arc<SchemaCache>, Error> {
+    /// Reloads the schema cache ahead of the next request when it is stale (the worker is
+    /// idle: DDL woke it). Never panics; a failed load is logged and left for the next
+    /// request, which answers 503 and tries again.
+    pub fn refresh_schema_cache(&mut self) {
+        if crate::schema_generation() == self.cache_generation {
+            return;
+        }
+        PgTryBuilder::new(AssertUnwindSafe(|| {
+            let _ = self.schema_cache();
+        }))
+        .catch_others(|caught| {
+            unsafe { pgrx::pg_sys::AbortCurrentTransaction() };
+            let e = crate::executor::caught_to_error(caught);
+            pgrx::log!("pgrest: could not load the schema cache: {}", e.message());
+        })
+        .execute();
+    }
+
+    fn schema_cache(&mut self) -> Result<Arc<SchemaCache>, Error> {
         let generation = crate::schema_generation();
         let stale = generation != self.cache_generation
             || self.cache.is_none()
             || self.standby_catalog_changed()?;
         if stale {
             self.cache = None;
-            match self.load_schema_cache(req) {
+            match self.load_schema_cache() {
                 Ok(c) => {
                     self.cache = Some(Arc::new(c));
                     self.cache_generation = generation;
@@ -180,13 +198,12 @@ impl App {
         Ok(crate::worker::take_catalog_changed())
     }
 
-    fn load_schema_cache(&mut self, req: &Request) -> Result<SchemaCache, Error> {
+    fn load_schema_cache(&mut self) -> Result<SchemaCache, Error> {
         let stmt = query::sql::Statement {
             sql: schema_cache::LOAD_QUERY.to_string(),
             params: schema_cache::load_params(&self.config).to_vec(),
         };
         let json = self.executor.transaction(true, |tx| {
-            req.test_panic("schema_load");
             // The catalog query's cost estimate is far above its run time; compiling it
             // would take seconds.
             tx.set_config("jit", "off")?;

@@ -123,6 +123,8 @@ fn reload() {
 fn reload_at_commit() {
     pgrx::callbacks::register_xact_callback(pgrx::callbacks::PgXactCallbackEvent::Commit, || {
         SCHEMA_GENERATION.get().fetch_add(1, Ordering::SeqCst);
+        // Idle workers reload now rather than at their next request.
+        listener::wake_all_executors();
     });
 }
 

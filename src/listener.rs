@@ -259,6 +259,18 @@ pub(crate) fn set(e: Endpoints) {
     unsafe { *std::ptr::addr_of_mut!(ENDPOINTS) = Some(e) };
 }
 
+/// Wakes every worker's main thread (any backend may: the eventfds are inherited from the
+/// postmaster). Used when the schema changed, so idle workers reload their cache before
+/// the next request needs it.
+pub(crate) fn wake_all_executors() {
+    let e = unsafe { &*std::ptr::addr_of!(ENDPOINTS) };
+    if let Some(e) = e {
+        for fd in &e.exec_wake {
+            wake(*fd);
+        }
+    }
+}
+
 /// The endpoints inherited from the postmaster (`None`: opening them failed).
 pub(crate) fn get() -> Option<Endpoints> {
     unsafe { (*std::ptr::addr_of!(ENDPOINTS)).clone() }

@@ -354,6 +354,11 @@ impl Worker {
             if self.shared.http_stopped.load(Ordering::SeqCst) && stopping.is_none() {
                 return true;
             }
+            if stopping.is_none() {
+                // Idle: a schema change (DDL wakes every worker) is loaded now, not by the
+                // next request.
+                self.app.refresh_schema_cache();
+            }
             let timeout: std::ffi::c_long = if stopping.is_some() { 100 } else { -1 };
             unsafe {
                 let mut event: pg_sys::WaitEvent = std::mem::zeroed();

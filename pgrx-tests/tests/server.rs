@@ -253,12 +253,26 @@ fn waiting_requests_run_in_arrival_order_and_time_out_while_workers_are_busy() {
     assert_eq!(order, [0, 1, 2, 3, 4], "{ran_at:?}");
     assert_status(&short.join().unwrap().unwrap(), 200);
 
+    assert_status(&long.join().unwrap().unwrap(), 200);
+
     // Both workers busy for 5 s: a request times out after the acquisition timeout (2 s),
     // answered while they are still busy.
     let busy: Vec<_> = (0..2)
         .map(|_| get_in_background(c.http_port, "/sv_sleep?secs=eq.5"))
         .collect();
-    thread::sleep(Duration::from_millis(500));
+    // Both running (a loaded machine may take a while to send them).
+    let until = Instant::now() + Duration::from_secs(4);
+    loop {
+        let pool: Value = serde_json::from_str(&c.psql("select pgrest.pool()")).unwrap();
+        if pool["workers"] == json!(["busy", "busy"]) && pool["waiting"] == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the slow requests did not start: {pool}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
     let start = Instant::now();
     let r = c.get("/todos?id=eq.1");
     let waited = start.elapsed();
@@ -275,7 +289,6 @@ fn waiting_requests_run_in_arrival_order_and_time_out_while_workers_are_busy() {
     for b in busy {
         assert_status(&b.join().unwrap().unwrap(), 200);
     }
-    assert_status(&long.join().unwrap().unwrap(), 200);
 }
 
 #[test]
@@ -460,16 +473,23 @@ fn a_panic_at_any_stage_is_a_500_and_the_worker_lives() {
 fn a_failed_schema_reload_is_503_and_serving_resumes_by_itself() {
     let c = Cluster::start("server_reload", &[("pgrest.workers", "1")]);
     assert_status(&c.get("/todos?id=eq.1"), 200);
-    // The next request reloads the cache (DDL happened); that load fails.
-    c.psql("select pgrest.reload()");
-    let r = c.get_with("/todos?id=eq.1", &[("X-Pgrest-Test-Panic", "schema_load")]);
-    assert_error_message(
-        &r,
-        503,
-        "PGRST002",
-        "Could not query the database for the schema cache. Retrying.",
-    );
-    // The stale cache is not served meanwhile; the next request loads it again.
+    // A catalog the authenticator may not read: the reload this REVOKE causes fails, and so
+    // does every request's retry while it lasts.
+    c.psql("revoke select on pg_catalog.pg_rewrite from public");
+    for _ in 0..2 {
+        let r = c.get("/todos?id=eq.1");
+        assert_error_message(
+            &r,
+            503,
+            "PGRST002",
+            "Could not query the database for the schema cache. Retrying.",
+        );
+    }
+    assert!(c
+        .log()
+        .contains("could not load the schema cache: permission denied"));
+    // The stale cache is never served; once the catalog is readable, serving resumes.
+    c.psql("grant select on pg_catalog.pg_rewrite to public");
     assert_eq!(ids(&assert_json_array(&c.get("/todos?id=eq.1"))), [1]);
     assert_eq!(c.worker_pids().len(), 1);
 }
