@@ -70,15 +70,19 @@ impl App {
     /// Runs the request again when it failed in a way a schema change made while it ran
     /// explains (a column, relation or function the cache still had, or the reverse): DDL
     /// that commits between the cache check and the statement's snapshot is then planned
-    /// against instead of surfacing as an error. A failed attempt's transaction was rolled
-    /// back, so nothing of it remains. Bounded, for DDL that never stops.
+    /// against instead of surfacing as an error. Also when PostgreSQL chose it as a deadlock
+    /// victim or it hit a serialization failure, which PostgreSQL says to retry (DDL that
+    /// drops a foreign key locks both tables in the other order than a join does). A failed
+    /// attempt's transaction was rolled back, so nothing of it remains. Bounded.
     fn try_respond(&mut self, req: &Request) -> Result<HttpResponse, Error> {
         const ATTEMPTS: usize = 4;
         let mut result = self.attempt(req);
         for _ in 1..ATTEMPTS {
             match &result {
                 Err(e)
-                    if may_be_stale(e) && crate::schema_generation() != self.cache_generation =>
+                    if is_transient(e)
+                        || may_be_stale(e)
+                            && crate::schema_generation() != self.cache_generation =>
                 {
                     result = self.attempt(req);
                 }
@@ -139,11 +143,25 @@ impl App {
     /// old cache is dropped rather than served (it may describe objects that are gone): the
     /// request gets 503 `PGRST002`, and the next one tries again, so serving resumes by
     /// itself once the catalog loads.
+    /// The schema generation the cache was loaded at (`u64::MAX`: none).
+    pub fn cache_generation(&self) -> u64 {
+        if self.cache.is_some() {
+            self.cache_generation
+        } else {
+            u64::MAX
+        }
+    }
+
+    /// Whether the next request would reload the schema cache.
+    pub fn cache_is_stale(&self) -> bool {
+        self.cache.is_none() || crate::schema_generation() != self.cache_generation
+    }
+
     /// Reloads the schema cache ahead of the next request when it is stale (the worker is
     /// idle: DDL woke it). Never panics; a failed load is logged and left for the next
     /// request, which answers 503 and tries again.
     pub fn refresh_schema_cache(&mut self) {
-        if crate::schema_generation() == self.cache_generation {
+        if !self.cache_is_stale() {
             return;
         }
         PgTryBuilder::new(AssertUnwindSafe(|| {
@@ -216,6 +234,12 @@ impl App {
         SchemaCache::from_json(&String::from_utf8_lossy(&json))
             .map_err(|e| Error::Internal(format!("invalid schema cache document: {e}")))
     }
+}
+
+/// A deadlock victim (40P01) or a serialization failure (40001): the transaction can simply
+/// run again.
+fn is_transient(e: &Error) -> bool {
+    matches!(e, Error::Pg(p) if matches!(p.sqlstate.as_str(), "40P01" | "40001"))
 }
 
 /// Errors that a schema cache older than the statement's snapshot can cause: an undefined

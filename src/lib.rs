@@ -41,6 +41,25 @@ static CONNECT_FAILED: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"pgrest_con
 static POOL: PgAtomic<pool::Pool> = unsafe { PgAtomic::new(c"pgrest_pool") };
 // The pool is plain data and atomics, valid at any address and in any process.
 unsafe impl pgrx::shmem::PGRXSharedMemory for pool::Pool {}
+/// Per worker: the schema generation its cache was loaded at (shown by `pgrest.pool()`).
+static LOADED_GENERATIONS: PgAtomic<LoadedGenerations> =
+    unsafe { PgAtomic::new(c"pgrest_loaded_generations") };
+
+pub(crate) struct LoadedGenerations([AtomicU64; pool::MAX_WORKERS]);
+
+impl Default for LoadedGenerations {
+    fn default() -> Self {
+        LoadedGenerations(std::array::from_fn(|_| AtomicU64::new(u64::MAX)))
+    }
+}
+unsafe impl pgrx::shmem::PGRXSharedMemory for LoadedGenerations {}
+
+/// Records the schema generation worker `worker`'s cache holds (`u64::MAX`: none).
+pub(crate) fn set_loaded_generation(worker: usize, generation: u64) {
+    if let Some(g) = LOADED_GENERATIONS.get().0.get(worker) {
+        g.store(generation, Ordering::SeqCst);
+    }
+}
 
 /// The executor pool in shared memory.
 pub(crate) fn pool() -> &'static pool::Pool {
@@ -78,6 +97,7 @@ pub extern "C-unwind" fn _PG_init() {
     pg_shmem_init!(SCHEMA_GENERATION);
     pg_shmem_init!(CONNECT_FAILED);
     pg_shmem_init!(POOL);
+    pg_shmem_init!(LOADED_GENERATIONS);
     unsafe {
         SHMEM_READY = true;
         PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
@@ -213,7 +233,17 @@ fn pool_status() -> pgrx::JsonB {
         pgrx::error!("pgrest is not in shared_preload_libraries");
     }
     let workers = config::StartupConfig::load().workers;
-    pgrx::JsonB(serde_json::to_value(POOL.get().snapshot(workers)).unwrap_or_default())
+    let mut doc = serde_json::to_value(POOL.get().snapshot(workers)).unwrap_or_default();
+    // Whether each worker's schema cache is the current one (null: none loaded yet).
+    doc["schema_generation"] = schema_generation().into();
+    doc["cache_generations"] = LOADED_GENERATIONS.get().0[..workers.min(pool::MAX_WORKERS)]
+        .iter()
+        .map(|g| match g.load(Ordering::SeqCst) {
+            u64::MAX => serde_json::Value::Null,
+            n => n.into(),
+        })
+        .collect();
+    pgrx::JsonB(doc)
 }
 
 /// The schema cache pgrest builds for the current settings (`pgrest.db_schemas`,

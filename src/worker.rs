@@ -354,10 +354,23 @@ impl Worker {
             if self.shared.http_stopped.load(Ordering::SeqCst) && stopping.is_none() {
                 return true;
             }
-            if stopping.is_none() {
+            if stopping.is_none() && self.app.cache_is_stale() {
                 // Idle: a schema change (DDL wakes every worker) is loaded now, not by the
                 // next request.
+                unsafe {
+                    pg_sys::pgstat_report_activity(
+                        pg_sys::BackendState::STATE_RUNNING,
+                        c"pgrest: loading the schema cache".as_ptr(),
+                    )
+                };
                 self.app.refresh_schema_cache();
+                crate::set_loaded_generation(me, self.app.cache_generation());
+                unsafe {
+                    pg_sys::pgstat_report_activity(
+                        pg_sys::BackendState::STATE_IDLE,
+                        std::ptr::null(),
+                    )
+                };
             }
             let timeout: std::ffi::c_long = if stopping.is_some() { 100 } else { -1 };
             unsafe {
@@ -401,6 +414,7 @@ impl Worker {
         };
         self.shared.running.store(true, Ordering::SeqCst);
         let response = self.app.respond(&request);
+        crate::set_loaded_generation(self.shared.index, self.app.cache_generation());
         self.shared.running.store(false, Ordering::SeqCst);
         unsafe {
             pg_sys::pgstat_report_stat(false);

@@ -337,6 +337,9 @@ impl Cluster {
         }
         if options.preload && options.wait_http {
             cluster.wait_for_http(HTTP_READY_TIMEOUT);
+            if options.load_sql {
+                cluster.wait_for_fresh_caches(HTTP_READY_TIMEOUT);
+            }
         }
         cluster
     }
@@ -683,6 +686,29 @@ impl Cluster {
         );
     }
 
+    /// Waits until every worker's schema cache is the current one (the fixtures' DDL makes
+    /// them reload), so tests that time requests do not time a cache load. Gives up quietly
+    /// after `timeout`: a test about workers that cannot serve must still run.
+    pub fn wait_for_fresh_caches(&self, timeout: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            let fresh = self
+                .try_psql("select pgrest.pool()")
+                .ok()
+                .and_then(|out| serde_json::from_str::<serde_json::Value>(out.trim()).ok())
+                .is_some_and(|p| {
+                    let current = &p["schema_generation"];
+                    p["cache_generations"]
+                        .as_array()
+                        .is_some_and(|g| !g.is_empty() && g.iter().all(|x| x == current))
+                });
+            if fresh {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Stops the server (fast shutdown, immediate if that fails).
     pub fn stop(&self) {
         if !self.is_running() && self.postmaster_pid().is_none() {
@@ -711,6 +737,9 @@ impl Cluster {
         self.launch();
         if self.options.preload && self.options.wait_http {
             self.wait_for_http(HTTP_READY_TIMEOUT);
+            if self.options.load_sql {
+                self.wait_for_fresh_caches(HTTP_READY_TIMEOUT);
+            }
         }
     }
 

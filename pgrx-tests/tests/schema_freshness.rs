@@ -71,6 +71,61 @@ fn renames_comments_grants_functions_and_keys_reach_the_next_request() {
 }
 
 #[test]
+fn idle_workers_reload_as_soon_as_ddl_commits() {
+    let c = cluster();
+    let pool = || -> Value { serde_json::from_str(&c.psql("select pgrest.pool()")).unwrap() };
+    let before = pool()["schema_generation"].as_u64().unwrap();
+    c.psql("create table if not exists api.sf_idle (id int); drop table api.sf_idle");
+    // No request is sent: every worker loads the new schema by itself.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = pool();
+        let current = &p["schema_generation"];
+        assert!(current.as_u64().unwrap() > before, "{p}");
+        let loaded = p["cache_generations"].as_array().unwrap();
+        if loaded.len() == 2 && loaded.iter().all(|g| g == current) {
+            break;
+        }
+        assert!(Instant::now() < until, "the workers did not reload: {p}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// DDL that drops a foreign key locks the referencing table, then the referenced one; a
+/// request embedding the two locks them the other way round. When PostgreSQL picks the
+/// request as the deadlock victim, pgrest runs it again (its transaction was rolled back)
+/// instead of answering PostgREST's 500.
+#[test]
+fn a_deadlock_victim_is_run_again() {
+    let c = cluster();
+    c.psql(
+        "drop table if exists api.sf_dl_b, api.sf_dl_a; \
+         create table api.sf_dl_a (id int primary key); \
+         create table api.sf_dl_b (id int primary key, a_id int references api.sf_dl_a); \
+         insert into api.sf_dl_a values (1); insert into api.sf_dl_b values (10, 1); \
+         grant select on api.sf_dl_a, api.sf_dl_b to web_anon",
+    );
+    // Holds sf_dl_b, then (1 s later, with the request waiting for sf_dl_b while holding
+    // sf_dl_a) asks for sf_dl_a. Its own deadlock check comes late, so the request's finds
+    // the cycle and the request is the victim.
+    let locker = std::thread::spawn(|| {
+        cluster().psql(
+            "begin; set local deadlock_timeout = '10s'; \
+             lock table api.sf_dl_b in access exclusive mode; select pg_sleep(1); \
+             lock table api.sf_dl_a in access exclusive mode; commit;",
+        )
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let r = c.get("/sf_dl_a?select=id,sf_dl_b(id)");
+    locker.join().unwrap();
+    assert_eq!(
+        Value::Array(assert_json_array(&r)),
+        json!([{"id": 1, "sf_dl_b": [{"id": 10}]}])
+    );
+    c.psql("drop table api.sf_dl_b, api.sf_dl_a");
+}
+
+#[test]
 fn notify_pgrst_still_reloads() {
     let c = cluster();
     c.psql("NOTIFY pgrst, 'reload schema'");

@@ -354,6 +354,23 @@ fn requests_run_by_another_worker_behave_like_local_ones() {
 // ---------------------------------------------------------------------------------------------
 // Shutdown
 
+/// The pid of the worker running a request whose path contains `what`, once it runs (not
+/// merely waits: a worker may be loading its schema cache first).
+fn running_pid(c: &Cluster, what: &str) -> String {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pid = c.psql(&format!(
+            "select pid from pg_stat_activity where backend_type = 'pgrest' \
+             and query like '%{what}%' and state = 'active'"
+        ));
+        if !pid.trim().is_empty() {
+            return pid.trim().to_string();
+        }
+        assert!(Instant::now() < until, "no request on {what} started");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Stops the cluster with `pg_ctl stop -m fast` and returns how long it took.
 fn timed_stop(c: &Cluster) -> Duration {
     let start = Instant::now();
@@ -391,7 +408,7 @@ fn fast_shutdown_when_idle_and_mid_request() {
     c.restart();
     // A statement that would run 30 s: cancelled after the grace, and answered.
     let slow = get_in_background(c.http_port, "/sv_sleep?secs=eq.30");
-    thread::sleep(Duration::from_millis(500));
+    running_pid(&c, "sv_sleep");
     let took = timed_stop(&c);
     assert!(took < Duration::from_secs(6), "stop took {took:?}");
     let r = slow
@@ -408,12 +425,7 @@ fn terminating_one_worker_answers_its_request_and_it_comes_back() {
     let c = cluster();
     let before = c.worker_pids();
     let slow = get_in_background(c.http_port, "/sv_sleep?secs=eq.10");
-    thread::sleep(Duration::from_millis(500));
-    let pid = c.psql(
-        "select pid from pg_stat_activity where backend_type = 'pgrest' \
-         and query like '%sv_sleep%' and state = 'active'",
-    );
-    assert!(!pid.is_empty(), "the slow request is not running");
+    let pid = running_pid(c, "sv_sleep");
     c.psql(&format!("select pg_terminate_backend({pid})"));
     let r = slow.join().unwrap().expect("answered");
     assert_error(&r, 500, "57014");
