@@ -177,9 +177,7 @@ impl App {
 
     fn schema_cache(&mut self) -> Result<Arc<SchemaCache>, Error> {
         let generation = crate::schema_generation();
-        let stale = generation != self.cache_generation
-            || self.cache.is_none()
-            || self.standby_catalog_changed()?;
+        let stale = self.cache_is_stale() || self.standby_catalog_changed()?;
         if stale {
             self.cache = None;
             match self.load_schema_cache() {

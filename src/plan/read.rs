@@ -109,19 +109,20 @@ pub fn read_plan(
         .iter()
         .filter(|(p, _)| !for_mutation || !p.is_empty())
         .map(|(p, _)| p);
-    let range_paths: Vec<Vec<String>> = api
+    // `actors.films.limit` (offsets are folded in) → the path `actors.films`.
+    let range_paths: Vec<(Vec<String>, Range)> = api
         .ranges
-        .keys()
-        .filter(|k| *k != "limit")
-        .map(|k| {
+        .iter()
+        .filter(|(k, _)| *k != "limit")
+        .map(|(k, r)| {
             let mut path: Vec<String> = k.split('.').map(str::to_string).collect();
             path.pop();
-            path
+            (path, *r)
         })
         .collect();
     for path in filter_paths
         .chain(q.order.iter().map(|(p, _)| p))
-        .chain(range_paths.iter())
+        .chain(range_paths.iter().map(|(p, _)| p))
         .chain(q.logic.iter().map(|(p, _)| p))
     {
         check_path(&q.select, path)?;
@@ -166,13 +167,8 @@ pub fn read_plan(
             node.order.push(coerced);
         }
     }
-    for (key, range) in &api.ranges {
-        if key == "limit" {
-            continue;
-        }
-        let mut path: Vec<String> = key.split('.').map(str::to_string).collect();
-        path.pop();
-        node_at(&mut root, &path).range = *range;
+    for (path, range) in &range_paths {
+        node_at(&mut root, path).range = *range;
     }
     null_embed_filters(&mut root);
     Ok(root)
