@@ -5,7 +5,9 @@
 #   (b) what an external-pool server (PostgREST) sends: BEGIN; set_config batch; query; COMMIT.
 # Prints req/s, p99 latency, the ratios, and the RSS of each pgrest worker before and after.
 # Then embedding: GET with a to-one embed and with a to-many embed (10k parents, 10 children
-# each), each beside pgbench running the statement pgrest generates for it.
+# each), each beside pgbench running the statement pgrest generates for it. Then writes and
+# calls: POST of one row, POST of 1,000 rows in one request, POST /rpc/bench_add, each beside
+# pgbench running the statement pgrest generates for it with the same body.
 # Then the head-of-line figure: fast GETs (8 keep-alive connections) while one client loops
 # over a 2 s read, p50/p99/max latency.
 # Expects the release build to be installed (the Makefile does that).
@@ -49,6 +51,11 @@ INSERT INTO api.bench_parent SELECT g, 'parent ' || g FROM generate_series(1, $R
 INSERT INTO api.bench_child SELECT g, (g - 1) / 10 + 1, 'child ' || g FROM generate_series(1, $ROWS * 10) g;
 VACUUM ANALYZE api.bench_parent, api.bench_child;
 GRANT SELECT ON api.bench_parent, api.bench_child TO web_anon;
+DROP TABLE IF EXISTS api.bench_write;
+CREATE TABLE api.bench_write (id int, note text);
+GRANT INSERT ON api.bench_write TO web_anon;
+CREATE OR REPLACE FUNCTION api.bench_add(a int, b int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT a + b';
+GRANT EXECUTE ON FUNCTION api.bench_add(int, int) TO web_anon;
 GRANT SELECT ON api.bench_slow TO web_anon;
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_anon') THEN
@@ -182,3 +189,51 @@ echo "embedding ($ROWS parents, 10 children each): pgrest req/s beside pgbench r
 printf '%-58s %12s %12s %9s\n' "" "pgrest" "pgbench" "ratio"
 embed_case to_one "$TO_ONE_URL" "$TO_ONE" $((ROWS * 10))
 embed_case to_many "$TO_MANY_URL" "$TO_MANY" "$ROWS"
+
+# Writes and calls: POST bodies, each beside pgbench running pgrest's statement with the body
+# as a literal (the statements of src/query/tests.rs: insert_statement_snapshot and
+# call_statement_snapshot).
+GUCS='nullif(current_setting('"'"'response.headers'"'"', true), '"'"''"'"') AS response_headers, nullif(current_setting('"'"'response.status'"'"', true), '"'"''"'"') AS response_status'
+INSERT_SQL() { # $1: the JSON array literal
+  printf '%s' 'WITH pgrst_source AS (INSERT INTO "api"."bench_write"("id", "note") SELECT pgrst_body."id", pgrst_body."note" FROM json_to_recordset('"'$1'"'::json) AS pgrst_body("id" "pg_catalog"."int4", "note" "pg_catalog"."text") RETURNING 1) SELECT NULL::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, NULL::text AS location, NULL::text AS body, '"$GUCS"' FROM (SELECT * FROM pgrst_source) _postgrest_t'
+}
+CALL_SQL() {
+  printf '%s' 'WITH pgrst_source AS (SELECT pgrst_call.pgrst_scalar FROM (SELECT * FROM json_to_recordset('"'$1'"'::json) AS _("a" "pg_catalog"."int4", "b" "pg_catalog"."int4") LIMIT 1) pgrst_body CROSS JOIN LATERAL (SELECT "api"."bench_add"("a" := pgrst_body."a", "b" := pgrst_body."b") pgrst_scalar) pgrst_call) SELECT NULL::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, NULL::text AS location, coalesce(json_agg(_postgrest_t.pgrst_scalar)->0, '"'null'"') AS body, '"$GUCS"' FROM (SELECT "bench_add".* FROM pgrst_source AS "bench_add") _postgrest_t'
+}
+
+# post_case NAME PATH BODY STATEMENT EXPECTED_STATUS: prints pgrest req/s, pgbench tps, ratio.
+post_case() {
+  local name=$1 path=$2 body=$3 query=$4 expect=$5 status rps tps
+  printf '%s' "$body" >"$WORK/$name.json"
+  status=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary @"$WORK/$name.json" "http://127.0.0.1:$HTTP_PORT$path")
+  if [ "$status" != "$expect" ]; then
+    echo "bench: POST $path answered $status, not $expect" >&2
+    exit 1
+  fi
+  printf '%s;\n' "$query" >"$WORK/$name.sql"
+  printf 'local f = io.open("%s")\nwrk.method = "POST"\nwrk.body = f:read("*a")\nf:close()\nwrk.headers["Content-Type"] = "application/json"\nrequest = function()\n  return wrk.format(nil, "%s")\nend\n' \
+    "$WORK/$name.json" "$path" >"$WORK/$name.lua"
+  DURATION=2 pgbench_run "$name" bench_anon >/dev/null
+  wrk -t"$THREADS" -c"$CLIENTS" -d2s -s "$WORK/$name.lua" "http://127.0.0.1:$HTTP_PORT" >/dev/null 2>&1
+  wrk -t"$THREADS" -c"$CLIENTS" -d"${DURATION}s" -s "$WORK/$name.lua" "http://127.0.0.1:$HTTP_PORT" >"$WORK/$name-wrk.out" 2>&1
+  if grep -q 'Non-2xx' "$WORK/$name-wrk.out"; then
+    echo "bench: $name: $(grep 'Non-2xx' "$WORK/$name-wrk.out")" >&2
+  fi
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/$name-wrk.out")
+  read -r tps _ < <(pgbench_run "$name" bench_anon)
+  printf '%-58s %12.0f %12.0f %8.2fx\n' "$name" "$rps" "$tps" "$(awk -v p="$rps" -v a="$tps" 'BEGIN {print p / a}')"
+}
+ONE='[{"id":1,"note":"one row"}]'
+THOUSAND=$(awk 'BEGIN { printf "["; for (i = 1; i <= 1000; i++) { if (i > 1) printf ","; printf "{\"id\":%d,\"note\":\"row %d\"}", i, i }; printf "]" }')
+ADD='{"a":1,"b":2}'
+if [ "$(psql -At -c "SELECT body FROM ($(CALL_SQL "[$ADD]")) q")" != "$(curl -s -H 'Content-Type: application/json' -d "$ADD" "http://127.0.0.1:$HTTP_PORT/rpc/bench_add")" ]; then
+  echo "bench: the call statement is not what pgrest answers with" >&2
+  exit 1
+fi
+echo
+echo "writes and calls: pgrest req/s beside pgbench running the same statement with the same body"
+printf '%-58s %12s %12s %9s\n' "" "pgrest" "pgbench" "ratio"
+post_case post_one_row /bench_write "$ONE" "$(INSERT_SQL "$ONE")" 201
+post_case post_1000_rows /bench_write "$THOUSAND" "$(INSERT_SQL "$THOUSAND")" 201
+post_case rpc_bench_add /rpc/bench_add "$ADD" "$(CALL_SQL "[$ADD]")" 200

@@ -69,3 +69,11 @@ VALUES
 ON CONFLICT (id) DO NOTHING;
 
 SELECT setval('api.todos_id_seq', greatest((SELECT max(id) FROM api.todos), 1));
+
+-- A function as an endpoint: POST /rpc/complete_all_for_user {"user_id": 1}
+CREATE OR REPLACE FUNCTION api.complete_all_for_user(user_id integer) RETURNS SETOF api.todos
+  LANGUAGE sql VOLATILE
+  AS $$ UPDATE api.todos t SET done = true
+        WHERE t.user_id = complete_all_for_user.user_id AND NOT t.done
+        RETURNING t.* $$;
+GRANT EXECUTE ON FUNCTION api.complete_all_for_user(integer) TO web_anon, web_user;

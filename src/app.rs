@@ -96,17 +96,28 @@ impl App {
         req.test_panic("schema_cache");
         let cache = self.schema_cache()?;
         let (api, cfg) = (&req.api, &req.config);
-        if matches!(api.action, Action::SchemaInfo) {
+        if matches!(api.action, Action::SchemaInfo | Action::RoutineInfo { .. }) {
             // OPTIONS / needs only the schema cache, no transaction.
             req.test_panic("options");
             let plan = plan::action_plan(api, cfg, &cache, &mut NoTypes)?;
             return finish(api, &plan, &ResultSet::default());
         }
-        let read_only = api.action.is_read_only();
+        // A call's transaction depends on its function: read-only unless POST calls a
+        // volatile one, and the function's own transaction settings apply from the start.
+        let (read_only, hoisted) = match api.action {
+            Action::Routine { .. } => {
+                let routine = plan::call::find_routine(api, &cache)?;
+                (
+                    plan::call::read_only(api, routine),
+                    plan::call::hoisted_settings(routine),
+                )
+            }
+            _ => (api.action.is_read_only(), Vec::new()),
+        };
         let (plan, rs) = self
             .executor
             .transaction(read_only, |tx| {
-                set_request_settings(tx, req, &cache)?;
+                set_request_settings(tx, req, &cache, &hoisted)?;
                 tx.arm_statement_timeout();
                 req.test_panic("plan");
                 let plan = plan::action_plan(api, cfg, &cache, &mut CatalogTypes)?;
@@ -223,6 +234,9 @@ impl App {
             // The catalog query's cost estimate is far above its run time; compiling it
             // would take seconds.
             tx.set_config("jit", "off")?;
+            // Expressions the cache keeps as SQL (column defaults) name every object with
+            // its schema, so they mean the same under any request's search_path.
+            tx.set_config("search_path", "pg_catalog")?;
             let row = tx.query(&stmt)?;
             let json = row
                 .and_then(|r| r.into_iter().next().flatten())
@@ -251,7 +265,12 @@ fn may_be_stale(e: &Error) -> bool {
 }
 
 /// The transaction-local settings of a request, in PostgREST's order.
-fn set_request_settings(tx: &mut Tx, req: &Request, cache: &SchemaCache) -> Result<(), Error> {
+fn set_request_settings(
+    tx: &mut Tx,
+    req: &Request,
+    cache: &SchemaCache,
+    hoisted: &[(String, String)],
+) -> Result<(), Error> {
     let (api, cfg, auth) = (&req.api, &req.config, &req.auth);
     let mut search_path = String::new();
     for (i, s) in std::iter::once(&api.schema)
@@ -266,6 +285,15 @@ fn set_request_settings(tx: &mut Tx, req: &Request, cache: &SchemaCache) -> Resu
     tx.set_config("search_path", &search_path)?;
     // Role settings go before the role switch, as PostgREST does (GRANT SET ON PARAMETER).
     for (k, v) in cache.role_settings(&auth.role) {
+        let name = if k == "default_transaction_isolation" {
+            "transaction_isolation"
+        } else {
+            k.as_str()
+        };
+        tx.set_config(name, v)?;
+    }
+    // A called function's own settings (statement_timeout, isolation) override the role's.
+    for (k, v) in hoisted {
         let name = if k == "default_transaction_isolation" {
             "transaction_isolation"
         } else {
@@ -346,6 +374,40 @@ fn run_plan(
             rs.total_result_set = read_total(tx, read, *count, *max_rows, rs.total_result_set)?;
             rs
         }
+        ActionPlan::Call {
+            call,
+            read,
+            aggregate,
+            count,
+            max_rows,
+            ..
+        } => {
+            let mut rs = tx.main_statement(&query::call_statement(
+                call, read, *aggregate, *count, *max_rows,
+            ))?;
+            if api.preferences.handling == Some(PreferHandling::Strict) {
+                if let Some(max) = api.preferences.max_affected {
+                    if rs.page_total > max {
+                        return Err(ApiRequestError::MaxAffectedViolation(rs.page_total).into());
+                    }
+                }
+            }
+            rs.total_result_set = match count {
+                CountPlan::Planned | CountPlan::Estimated => {
+                    let planned = tx.planned_rows(&query::call_count_statement(call, read))?;
+                    match (count, rs.total_result_set) {
+                        (CountPlan::Estimated, Some(exact))
+                            if max_rows.is_none_or(|m| exact <= m) =>
+                        {
+                            Some(exact)
+                        }
+                        _ => planned.or(rs.total_result_set),
+                    }
+                }
+                _ => rs.total_result_set,
+            };
+            rs
+        }
         ActionPlan::Mutate {
             mutation,
             mutate,
@@ -356,6 +418,10 @@ fn run_plan(
         } => {
             let mut rs = tx.main_statement(&query::mutate_statement(mutate, read, *aggregate))?;
             let changed = rs.page_total;
+            // PUT writes the one row its URL names, or nothing (the body named another).
+            if *mutation == Mutation::SingleUpsert && changed != 1 {
+                return Err(ApiRequestError::PutMatchingPk.into());
+            }
             if let Some(max) = mutate.limit().and_then(|l| l.max_rows()) {
                 if changed > max {
                     return Err(ApiRequestError::OffLimitsChanges { changed, max }.into());

@@ -39,6 +39,9 @@ pub enum ApiRequestError {
     MediaType(Vec<String>),
     InvalidBody(String),
     /// PUT filters are not exactly `eq` on every primary-key column.
+    InvalidFilters,
+    /// PUT's body does not match the primary key in its URL.
+    PutMatchingPk,
     InvalidPreferences(Vec<String>),
     InvalidRpcMethod(String),
     InvalidRange(RangeError),
@@ -47,7 +50,6 @@ pub enum ApiRequestError {
     /// A filter, order or limit names an embed that is not in `select`; with the name and
     /// alias when the embed exists under an alias.
     NotEmbedded(String, Option<(String, String)>),
-    NotImplemented(String),
     /// `order=rel(col)` on an embed that is not to-one: (origin, embed name).
     RelatedOrderNotToOne(String, String),
     PutLimitNotAllowed,
@@ -62,6 +64,8 @@ pub enum ApiRequestError {
     Singularity(i64),
     PgrstParse(RaiseParseError),
     MaxAffectedViolation(i64),
+    /// `max-affected` with `handling=strict` on a function that returns no set.
+    MaxAffectedRpcViolation,
     /// A limited PATCH/DELETE changed more rows than its limit: the order was not unique.
     OffLimitsChanges {
         changed: i64,
@@ -109,6 +113,32 @@ pub enum SchemaCacheError {
         child: String,
         candidates: Vec<crate::schema_cache::Relationship>,
     },
+    /// No function of that name takes these arguments (PGRST202). `keys` sorted;
+    /// `hint` is the whole hint.
+    NoRpc(Box<NoRpc>),
+    /// Several overloads take these arguments (PGRST203).
+    AmbiguousRpc(Vec<crate::schema_cache::Routine>),
+}
+
+/// What PGRST202 reports: the function and the argument names looked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoRpc {
+    pub schema: String,
+    pub function: String,
+    pub keys: Vec<String>,
+    pub content_type: crate::api_request::media_type::MediaType,
+    pub post: bool,
+    pub hint: Option<String>,
+}
+
+impl SchemaCacheError {
+    /// A raw body (`text/plain`, `text/xml`, `application/octet-stream`) can only go to a
+    /// single unnamed parameter, so PGRST202 names no parameters then.
+    fn raw_body_call(&self) -> bool {
+        use crate::api_request::media_type::MediaType;
+        matches!(self, SchemaCacheError::NoRpc(n)
+            if n.post && matches!(n.content_type, MediaType::TextPlain | MediaType::TextXml | MediaType::OctetStream))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -421,6 +451,7 @@ impl ApiRequestError {
             InvalidBody(_) => "PGRST102",
             InvalidRange(_) => "PGRST103",
             // PGRST104 is retired in PostgREST.
+            InvalidFilters => "PGRST105",
             UnacceptableSchema { .. } => "PGRST106",
             MediaType(_) => "PGRST107",
             NotEmbedded(..) => "PGRST108",
@@ -431,6 +462,7 @@ impl ApiRequestError {
             GucStatus => "PGRST112",
             // PGRST113 is retired in PostgREST.
             PutLimitNotAllowed => "PGRST114",
+            PutMatchingPk => "PGRST115",
             Singularity(_) => "PGRST116",
             UnsupportedMethod(_) => "PGRST117",
             RelatedOrderNotToOne(..) => "PGRST118",
@@ -438,9 +470,9 @@ impl ApiRequestError {
             InvalidPreferences(_) => "PGRST122",
             AggregatesNotAllowed => "PGRST123",
             MaxAffectedViolation(_) => "PGRST124",
+            MaxAffectedRpcViolation => "PGRST128",
             InvalidResourcePath => "PGRST125",
             OpenApiDisabled => "PGRST126",
-            NotImplemented(_) => "PGRST127",
             PayloadTooLarge(_) => "PGREST413",
             BodyTimeout(_) => "PGREST408",
         }
@@ -452,6 +484,8 @@ impl ApiRequestError {
             AggregatesNotAllowed => 400,
             MediaType(_) => 406,
             InvalidBody(_) => 400,
+            InvalidFilters => 405,
+            PutMatchingPk => 400,
             InvalidPreferences(_) => 400,
             InvalidRpcMethod(_) => 405,
             InvalidRange(_) => 416,
@@ -459,7 +493,6 @@ impl ApiRequestError {
             RelatedOrderNotToOne(..) => 400,
             LimitNoOrder => 400,
             OffLimitsChanges { .. } => 400,
-            NotImplemented(_) => 400,
             PutLimitNotAllowed => 400,
             QueryParam(_) => 400,
             UnacceptableSchema { .. } => 406,
@@ -469,6 +502,7 @@ impl ApiRequestError {
             Singularity(_) => 406,
             PgrstParse(_) => 500,
             MaxAffectedViolation(_) => 400,
+            MaxAffectedRpcViolation => 400,
             InvalidResourcePath => 404,
             OpenApiDisabled => 404,
             PayloadTooLarge(_) => 413,
@@ -482,6 +516,10 @@ impl ApiRequestError {
             QueryParam(e) => e.message.clone(),
             InvalidRpcMethod(m) => format!("Cannot use the {m} method on RPC"),
             InvalidBody(m) => m.clone(),
+            InvalidFilters => {
+                "Filters must include all and only primary key columns with 'eq' operators".into()
+            }
+            PutMatchingPk => "Payload values do not match URL in primary key column(s)".into(),
             InvalidRange(_) => "Requested range not satisfiable".into(),
             UnacceptableSchema { schema, .. } => format!("Invalid schema: {schema}"),
             MediaType(mts) => format!("None of these media types are available: {}", mts.join(", ")),
@@ -500,9 +538,9 @@ impl ApiRequestError {
             InvalidPreferences(_) => "Invalid preferences given with handling=strict".into(),
             AggregatesNotAllowed => "Use of aggregate functions is not allowed".into(),
             MaxAffectedViolation(_) => "Query result exceeds max-affected preference constraint".into(),
+            MaxAffectedRpcViolation => "Function must return SETOF or TABLE when max-affected preference is used with handling=strict".into(),
             InvalidResourcePath => "Invalid path specified in request URL".into(),
             OpenApiDisabled => "Root endpoint metadata is disabled".into(),
-            NotImplemented(_) => "Feature not implemented".into(),
             PayloadTooLarge(_) => "Payload Too Large".into(),
             BodyTimeout(_) => "Request Timeout".into(),
         }
@@ -529,7 +567,6 @@ impl ApiRequestError {
             OffLimitsChanges { changed, max } => s(format!(
                 "Results contain {changed} rows changed but the maximum number allowed is {max}"
             )),
-            NotImplemented(d) => s(d.clone()),
             RelatedOrderNotToOne(origin, target) => s(format!(
                 "'{origin}' and '{target}' do not form a many-to-one or one-to-one relationship"
             )),
@@ -545,6 +582,9 @@ impl ApiRequestError {
             AggregatesNotAllowed
             | MediaType(_)
             | InvalidBody(_)
+            | InvalidFilters
+            | PutMatchingPk
+            | MaxAffectedRpcViolation
             | InvalidRpcMethod(_)
             | NotEmbedded(_, None)
             | LimitNoOrder
@@ -581,10 +621,11 @@ impl ApiRequestError {
             AggregatesNotAllowed
             | MediaType(_)
             | InvalidBody(_)
+            | InvalidFilters
+            | PutMatchingPk
             | InvalidPreferences(_)
             | InvalidRpcMethod(_)
             | InvalidRange(_)
-            | NotImplemented(_)
             | PutLimitNotAllowed
             | QueryParam(_)
             | UnsupportedMethod(_)
@@ -592,6 +633,7 @@ impl ApiRequestError {
             | GucStatus
             | Singularity(_)
             | MaxAffectedViolation(_)
+            | MaxAffectedRpcViolation
             | OffLimitsChanges { .. }
             | RelatedOrderNotToOne(..)
             | OpenApiDisabled
@@ -686,6 +728,8 @@ impl SchemaCacheError {
             SchemaCacheError::TableNotFound { .. } => "PGRST205",
             SchemaCacheError::NoRelBetween { .. } => "PGRST200",
             SchemaCacheError::AmbiguousRelBetween { .. } => "PGRST201",
+            SchemaCacheError::NoRpc(_) => "PGRST202",
+            SchemaCacheError::AmbiguousRpc(_) => "PGRST203",
         }
     }
 
@@ -695,6 +739,8 @@ impl SchemaCacheError {
             SchemaCacheError::TableNotFound { .. } => 404,
             SchemaCacheError::NoRelBetween { .. } => 400,
             SchemaCacheError::AmbiguousRelBetween { .. } => 300,
+            SchemaCacheError::NoRpc(_) => 404,
+            SchemaCacheError::AmbiguousRpc(_) => 300,
         }
     }
 
@@ -713,6 +759,39 @@ impl SchemaCacheError {
             ),
             SchemaCacheError::AmbiguousRelBetween { parent, child, .. } => format!(
                 "Could not embed because more than one relationship was found for '{parent}' and '{child}'"
+            ),
+            SchemaCacheError::NoRpc(n) => {
+                let NoRpc {
+                    schema,
+                    function,
+                    keys,
+                    ..
+                } = &**n;
+                let params = if self.raw_body_call() {
+                    String::new()
+                } else if keys.is_empty() {
+                    " without parameters".into()
+                } else {
+                    format!("({})", keys.join(", "))
+                };
+                format!("Could not find the function {schema}.{function}{params} in the schema cache")
+            }
+            SchemaCacheError::AmbiguousRpc(routines) => format!(
+                "Could not choose the best candidate function between: {}",
+                routines
+                    .iter()
+                    .map(|r| format!(
+                        "{}.{}({})",
+                        r.schema,
+                        r.name,
+                        r.params
+                            .iter()
+                            .map(|p| format!("{} => {}", p.name, p.ty))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -737,6 +816,39 @@ impl SchemaCacheError {
             SchemaCacheError::AmbiguousRelBetween { candidates, .. } => Some(Value::Array(
                 candidates.iter().map(relationship_json).collect(),
             )),
+            SchemaCacheError::NoRpc(n) => {
+                let NoRpc {
+                    schema,
+                    function,
+                    keys,
+                    content_type,
+                    post,
+                    ..
+                } = &**n;
+                use crate::api_request::media_type::MediaType;
+                let with_params = if keys.is_empty() {
+                    " without parameters".to_string()
+                } else {
+                    format!(
+                        " with parameter{} {}",
+                        if keys.len() > 1 { "s" } else { "" },
+                        keys.join(", ")
+                    )
+                };
+                let searched = match (post, content_type) {
+                    (true, MediaType::TextPlain) => " with a single unnamed text parameter".into(),
+                    (true, MediaType::TextXml) => " with a single unnamed xml parameter".into(),
+                    (true, MediaType::OctetStream) => " with a single unnamed bytea parameter".into(),
+                    (true, MediaType::ApplicationJson) => {
+                        format!("{with_params} or with a single unnamed json/jsonb parameter")
+                    }
+                    _ => with_params,
+                };
+                Some(Value::String(format!(
+                    "Searched for the function {schema}.{function}{searched}, but no matches were found in the schema cache."
+                )))
+            }
+            SchemaCacheError::AmbiguousRpc(_) => None,
         }
     }
 
@@ -752,6 +864,13 @@ impl SchemaCacheError {
             SchemaCacheError::AmbiguousRelBetween {
                 child, candidates, ..
             } => Some(Value::String(relationship_hints(child, candidates))),
+            SchemaCacheError::NoRpc(n) if !self.raw_body_call() => {
+                n.hint.clone().map(Value::String)
+            }
+            SchemaCacheError::NoRpc(_) => None,
+            SchemaCacheError::AmbiguousRpc(_) => Some(Value::String(
+                "Try renaming the parameters or the function itself in the database so function overloading can be resolved".into(),
+            )),
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct ResultSet {
     pub body: Option<Vec<u8>>,
     pub response_headers: Option<String>,
     pub response_status: Option<String>,
+    /// Upserts: how many rows were inserted rather than updated.
+    pub inserted: Option<i64>,
 }
 
 struct CachedPlan {
@@ -470,6 +472,7 @@ impl Tx<'_> {
             body: row.get(3).cloned().flatten(),
             response_headers: text(4),
             response_status: text(5),
+            inserted: int(6),
         })
     }
 

@@ -253,19 +253,22 @@ fn pool_status() -> pgrx::JsonB {
 fn schema_cache() -> pgrx::JsonB {
     let [schemas, extra] = schema_cache::load_params(&config::AppConfig::load());
     // jit off for this query only (as a function's SET clause would): its cost estimate is
-    // far above its run time. An error aborts the transaction, which restores it too.
+    // far above its run time; search_path as the workers load it (defaults kept as SQL are
+    // schema-qualified). An error aborts the transaction, which restores both.
     let json = unsafe {
         let nest = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"jit".as_ptr(),
-            c"off".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
+        for (name, value) in [(c"jit", c"off"), (c"search_path", c"pg_catalog")] {
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
         let json = Spi::get_one_with_args::<String>(
             schema_cache::LOAD_QUERY,
             &[schemas.into(), extra.into()],

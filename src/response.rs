@@ -5,12 +5,13 @@
 
 use serde_json::Value;
 
-use crate::api_request::preferences::{PreferRepresentation, Preferences};
+use crate::api_request::preferences::{PreferRepresentation, PreferResolution, Preferences};
 use crate::api_request::range::{content_range, range_status, RangeError};
 use crate::api_request::{ApiRequest, Mutation};
 use crate::error::{ApiRequestError, Error, Header};
 use crate::executor::ResultSet;
-use crate::plan::{ActionPlan, Aggregate};
+use crate::plan::call::Returns;
+use crate::plan::{ActionPlan, Aggregate, MutatePlan};
 
 /// A response as plain data, built on the main thread and written by the HTTP thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,26 +64,44 @@ fn content_type_headers(api: &ApiRequest, plan: &ActionPlan) -> Vec<Header> {
 /// The preferences honoured for this action (PostgREST's responsePreferences).
 fn applied_preferences(api: &ApiRequest, plan: &ActionPlan) -> Option<String> {
     let p = &api.preferences;
-    let mutation = match plan {
-        ActionPlan::Mutate { mutation, .. } => Some(*mutation),
-        _ => None,
+    let (mutation, upsert) = match plan {
+        ActionPlan::Mutate {
+            mutation,
+            mutate: MutatePlan::Insert { on_conflict, .. },
+            ..
+        } => (Some(*mutation), on_conflict.is_some()),
+        ActionPlan::Mutate { mutation, .. } => (Some(*mutation), false),
+        _ => (None, false),
     };
     let applied = Preferences {
-        // Upserts are not supported yet, so resolution is never applied.
-        resolution: None,
+        // Only when the table has a key (or `on_conflict` names one) to resolve on.
+        resolution: p
+            .resolution
+            .filter(|_| upsert && mutation == Some(Mutation::Create)),
         representation: mutation.and(p.representation),
         count: p.count,
         transaction: p.transaction,
-        // `missing=default` is not implemented yet: never claim it was applied.
-        missing: None,
+        missing: p
+            .missing
+            .filter(|_| matches!(mutation, Some(Mutation::Create | Mutation::Update))),
         handling: p.handling,
         timezone: p.timezone.clone(),
-        max_affected: matches!(mutation, Some(Mutation::Update | Mutation::Delete))
-            .then_some(p.max_affected)
-            .flatten(),
+        max_affected: (matches!(mutation, Some(Mutation::Update | Mutation::Delete))
+            || matches!(plan, ActionPlan::Call { .. }))
+        .then_some(p.max_affected)
+        .flatten(),
         invalid: Vec::new(),
     };
     applied.applied_header()
+}
+
+/// The body of a 416: the page starts past the end.
+fn out_of_bounds(api: &ApiRequest, rs: &ResultSet) -> Vec<u8> {
+    let e = Error::from(ApiRequestError::InvalidRange(RangeError::OutOfBounds {
+        lower: api.top_level_range.offset().to_string(),
+        total: rs.total_result_set.unwrap_or(0).to_string(),
+    }));
+    e.body().into_bytes()
 }
 
 /// Location of a single inserted row: `/todos?id=eq.5`, percent-encoded like PostgREST.
@@ -204,11 +223,30 @@ pub(crate) fn action_response(
                 headers.push(("Preference-Applied".into(), p));
             }
             let body = if status == 416 {
-                let e = Error::from(ApiRequestError::InvalidRange(RangeError::OutOfBounds {
-                    lower: api.top_level_range.offset().to_string(),
-                    total: rs.total_result_set.unwrap_or(0).to_string(),
-                }));
-                e.body().into_bytes()
+                out_of_bounds(api, rs)
+            } else if *aggregate == Aggregate::None {
+                Vec::new()
+            } else {
+                rs.body.clone().unwrap_or_default()
+            };
+            (status, body)
+        }
+        ActionPlan::Call { call, .. } if call.returns == Returns::Void => {
+            if let Some(p) = applied_preferences(api, plan) {
+                headers.push(("Preference-Applied".into(), p));
+            }
+            (204, Vec::new())
+        }
+        ActionPlan::Call { aggregate, .. } => {
+            let (status, range) =
+                range_status(&api.top_level_range, rs.page_total, rs.total_result_set);
+            headers.push(("Content-Range".into(), range));
+            headers.extend(content_type_headers(api, plan));
+            if let Some(p) = applied_preferences(api, plan) {
+                headers.push(("Preference-Applied".into(), p));
+            }
+            let body = if status == 416 {
+                out_of_bounds(api, rs)
             } else if *aggregate == Aggregate::None {
                 Vec::new()
             } else {
@@ -239,30 +277,31 @@ pub(crate) fn action_response(
                     "Content-Range".into(),
                     content_range(0, rs.page_total - 1, total),
                 )),
-                Mutation::Delete | Mutation::SingleUpsert => {
+                Mutation::Delete => {
                     headers.push(("Content-Range".into(), content_range(1, 0, total)))
                 }
+                Mutation::SingleUpsert => {}
             }
             if let Some(p) = applied_preferences(api, plan) {
                 headers.push(("Preference-Applied".into(), p));
             }
+            let merged = api.preferences.resolution == Some(PreferResolution::MergeDuplicates);
+            let created = rs.inserted.is_some_and(|n| n > 0);
+            let status = match mutation {
+                // A merge that only updated rows created nothing.
+                Mutation::Create if merged && !created => 200,
+                Mutation::Create => 201,
+                Mutation::SingleUpsert if !representation => 204,
+                Mutation::SingleUpsert if created => 201,
+                Mutation::SingleUpsert => 200,
+                Mutation::Update | Mutation::Delete if representation => 200,
+                Mutation::Update | Mutation::Delete => 204,
+            };
             if representation && *aggregate != Aggregate::None {
                 headers.extend(content_type_headers(api, plan));
-                let status = if *mutation == Mutation::Create {
-                    201
-                } else {
-                    200
-                };
                 (status, rs.body.clone().unwrap_or_default())
             } else {
-                (
-                    if *mutation == Mutation::Create {
-                        201
-                    } else {
-                        204
-                    },
-                    Vec::new(),
-                )
+                (status, Vec::new())
             }
         }
     };

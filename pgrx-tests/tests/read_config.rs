@@ -608,12 +608,12 @@ fn max_affected_with_strict_handling() {
 #[test]
 fn options_allow_follows_what_the_relation_can_do() {
     // Allow = what the relation supports (updatable views) narrowed to what the request's
-    // role may do (the issue asks for privileges; PostgREST itself ignores them). PUT is not
-    // listed while pgrest does not serve it.
+    // role may do (the issue asks for privileges; PostgREST itself ignores them). PUT needs
+    // a primary key, as in PostgREST.
     let c = cluster();
     for (path, allow) in [
         // web_anon: SELECT, INSERT, UPDATE, DELETE; a primary key.
-        ("/rd_writes", "OPTIONS,GET,HEAD,POST,PATCH,DELETE"),
+        ("/rd_writes", "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"),
         // web_anon: all privileges, no primary key.
         ("/rd_nopk", "OPTIONS,GET,HEAD,POST,PATCH,DELETE"),
         // web_anon: SELECT only.
@@ -631,7 +631,7 @@ fn options_allow_follows_what_the_relation_can_do() {
     // No content negotiation for OPTIONS.
     let r = c.request("OPTIONS", "/rd_writes", &[("Accept", "text/html")], None);
     assert_status(&r, 200);
-    assert_header(&r, "Allow", "OPTIONS,GET,HEAD,POST,PATCH,DELETE");
+    assert_header(&r, "Allow", "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE");
     let r = c.request("OPTIONS", "/rd_nope", &[], None);
     assert_error(&r, 404, "PGRST205");
     // In another exposed schema.
@@ -642,7 +642,7 @@ fn options_allow_follows_what_the_relation_can_do() {
         None,
     );
     assert_status(&r, 200);
-    assert_header(&r, "Allow", "OPTIONS,GET,HEAD,POST,PATCH,DELETE");
+    assert_header(&r, "Allow", "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE");
 }
 
 #[test]

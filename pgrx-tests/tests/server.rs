@@ -704,7 +704,7 @@ fn a_deeply_nested_body_is_a_400() {
 }
 
 #[test]
-fn preference_applied_never_claims_missing_default() {
+fn preference_applied_reports_missing_default() {
     let c = cluster();
     let r = c.post_json(
         "/sv_items",
@@ -713,7 +713,7 @@ fn preference_applied_never_claims_missing_default() {
     );
     assert_status(&r, 201);
     let applied = r.header("Preference-Applied").unwrap_or("");
-    assert!(!applied.contains("missing"), "{applied}");
+    assert!(applied.contains("missing=default"), "{applied}");
     assert!(applied.contains("return=minimal"), "{applied}");
 }
 
@@ -744,5 +744,5 @@ fn allow_lists_only_methods_that_are_served() {
     let c = cluster();
     let r = c.request("OPTIONS", "/sv_limited", &[], None);
     assert_status(&r, 200);
-    assert_header(&r, "Allow", "OPTIONS,GET,HEAD,POST,PATCH,DELETE");
+    assert_header(&r, "Allow", "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE");
 }

@@ -76,6 +76,16 @@ fn a_hot_standby_serves_reads_and_refuses_writes() {
     );
     assert_eq!(primary.psql("select done from api.todos where id = 1"), "f");
 
+    // Functions: read-only calls work on the standby (GET, and POST of a stable function);
+    // a volatile one that writes gets PostgreSQL's 25006 as 405.
+    let r = standby.get("/rpc/fn_add?a=2&b=3");
+    assert_status(&r, 200);
+    assert_eq!(r.text(), "5");
+    let r = standby.post_json("/rpc/fn_greet", &json!({"name": "standby"}), &[]);
+    assert_eq!(r.json(), json!("Hello, standby"));
+    let r = standby.post_json("/rpc/complete_all_for_user", &json!({"user_id": 1}), &[]);
+    assert_error(&r, 405, "25006");
+
     // Reads still work after the refused writes, on both.
     assert_eq!(
         ids(&assert_json_array(

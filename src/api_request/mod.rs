@@ -96,6 +96,8 @@ pub struct ApiRequest {
     pub columns: BTreeSet<String>,
     pub preferences: Preferences,
     pub accept: Vec<MediaType>,
+    /// The body's media type (`application/json` when absent).
+    pub content_type: MediaType,
     pub method: String,
     /// The raw path, as sent (`request.path`).
     pub path: String,
@@ -323,6 +325,7 @@ pub fn user_api_request(cfg: &AppConfig, raw: &RawRequest) -> Result<ApiRequest,
         columns,
         preferences,
         accept: media_type::parse_accept(raw.header_str("accept")),
+        content_type,
         method: raw.method.to_string(),
         path: raw.path.to_string(),
     })

@@ -4,18 +4,21 @@
 //! checked to exist. Mirrors PostgREST's `Plan` module for the features pgrest supports.
 
 use crate::api_request::media_type::MediaType;
-use crate::api_request::preferences::{PreferHandling, PreferRepresentation, Preferences};
+use crate::api_request::preferences::{
+    PreferHandling, PreferMissing, PreferRepresentation, PreferResolution, Preferences,
+};
 use crate::api_request::range::Range;
 use crate::api_request::types::{
     JsonOperation, LogicOperator, Operation, OrderDirection, OrderNulls,
 };
-use crate::api_request::{Action, ApiRequest, Mutation};
+use crate::api_request::{Action, ApiRequest, InvokeMethod, Mutation};
 use crate::config::AppConfig;
 use crate::error::{ApiRequestError, Error, SchemaCacheError};
 use crate::schema_cache::{PgType, SchemaCache, Table};
 
+pub mod call;
 mod read;
-pub use read::{EmbedShape, Link, ReadPlan};
+pub use read::{EmbedShape, Link, ReadPlan, Source};
 
 /// A type named by the user in a cast (`select=col::text`), resolved by PostgreSQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +176,17 @@ pub enum Aggregate {
 pub struct TypedColumn {
     pub name: String,
     pub ty: PgType,
+    /// With `Prefer: missing=default`: the column's default as the catalog deparses it
+    /// (schema-qualified SQL written by the table's owner, never request text), used for
+    /// rows whose object lacks the key.
+    pub default: Option<String>,
+}
+
+/// `ON CONFLICT (columns) DO …` of an upsert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnConflict {
+    pub resolution: PreferResolution,
+    pub columns: Vec<String>,
 }
 
 /// What `RETURNING` must produce.
@@ -209,6 +223,14 @@ pub(crate) enum MutatePlan {
         relation: String,
         columns: Vec<TypedColumn>,
         body: String,
+        /// Upserts (POST with `resolution=`, PUT).
+        on_conflict: Option<OnConflict>,
+        /// PUT: the body's row must match the URL's primary key filters (else nothing is
+        /// written, and the request fails with PGRST115).
+        put_filters: Vec<CoercibleLogicTree>,
+        /// Count the rows inserted rather than updated (`pgrst.inserted`): merge upserts
+        /// and PUT answer 200 when nothing new was created.
+        count_inserted: bool,
         returning: Returning,
         /// Primary key columns reported in `Location` (`return=headers-only`); empty: none.
         location: Vec<String>,
@@ -275,7 +297,16 @@ pub enum ActionPlan {
         media: MediaType,
         count: CountPlan,
     },
-    /// OPTIONS on `/`, or on a relation once its privileges are known.
+    /// `/rpc/<function>`: the call in `pgrst_source`, its result read like a relation.
+    Call {
+        call: call::CallPlan,
+        read: ReadPlan,
+        aggregate: Aggregate,
+        media: MediaType,
+        count: CountPlan,
+        max_rows: Option<i64>,
+    },
+    /// OPTIONS on `/`, on a function, or on a relation once its privileges are known.
     Info { allow: String },
     /// `GET /`: the OpenAPI description of the schema; with `follow_privileges`, only what
     /// the request's role may use (asked in the request's transaction).
@@ -294,6 +325,7 @@ pub enum ActionPlan {
         insertable: bool,
         updatable: bool,
         deletable: bool,
+        has_pk: bool,
     },
 }
 
@@ -302,6 +334,7 @@ impl ActionPlan {
         match self {
             ActionPlan::Read { media, .. }
             | ActionPlan::Mutate { media, .. }
+            | ActionPlan::Call { media, .. }
             | ActionPlan::OpenApi { media, .. } => Some(media),
             ActionPlan::Info { .. } | ActionPlan::RelationInfo { .. } => None,
         }
@@ -321,7 +354,7 @@ pub fn action_plan(
             headers_only,
         } => {
             let table = find_table(cache, &api.schema, relation)?;
-            let mut read = read::read_plan(api, cfg, table, cache, types, false)?;
+            let mut read = read::read_plan(api, cfg, table, cache, types, Source::Relation)?;
             restrict_ranges(&mut read, cfg.db_max_rows);
             let (aggregate, media) = negotiate(api, !*headers_only)?;
             check_preferences(&api.preferences)?;
@@ -339,7 +372,7 @@ pub fn action_plan(
         }
         Action::RelationMut { relation, mutation } => {
             let table = find_table(cache, &api.schema, relation)?;
-            let mut read = read::read_plan(api, cfg, table, cache, types, true)?;
+            let mut read = read::read_plan(api, cfg, table, cache, types, Source::Mutation)?;
             let filters = read::root_filters(api, table, cache);
             let mutate = mutate_plan(*mutation, api, table, &read, filters)?;
             check_preferences(&api.preferences)?;
@@ -368,13 +401,52 @@ pub fn action_plan(
                 insertable: table.insertable,
                 updatable: table.updatable,
                 deletable: table.deletable,
+                has_pk: !table.pk.is_empty(),
             })
         }
-        Action::Routine { .. } | Action::RoutineInfo { .. } => {
-            Err(ApiRequestError::NotImplemented(
-                "Functions (/rpc) are not supported by this version of pgrest".into(),
-            )
-            .into())
+        Action::Routine { method, .. } => {
+            let routine = call::find_routine(api, cache)?;
+            let table = call::result_table(cache, routine);
+            let mut read = read::read_plan(api, cfg, &table, cache, types, Source::Call)?;
+            restrict_ranges(&mut read, cfg.db_max_rows);
+            let headers_only = *method == InvokeMethod::Read { headers_only: true };
+            let (aggregate, media) = negotiate(api, !headers_only)?;
+            check_preferences(&api.preferences)?;
+            let call = call::call_plan(api, routine);
+            // max-affected counts rows, so it needs a function that returns a set of them.
+            if api.preferences.max_affected.is_some()
+                && api.preferences.handling == Some(PreferHandling::Strict)
+                && !routine.returns_set
+            {
+                return Err(ApiRequestError::MaxAffectedRpcViolation.into());
+            }
+            Ok(ActionPlan::Call {
+                call,
+                read,
+                aggregate: if call_body(api, routine) {
+                    aggregate
+                } else {
+                    Aggregate::None
+                },
+                media,
+                count: count_plan(&api.preferences),
+                max_rows: cfg.db_max_rows,
+            })
+        }
+        Action::RoutineInfo { function } => {
+            // Any overload answers; PGRST202 only when the name is unknown.
+            let overloads = cache.routines_named(&api.schema, function);
+            if overloads.is_empty() {
+                call::find_routine(api, cache)?;
+            }
+            Ok(ActionPlan::Info {
+                allow: if overloads.iter().all(|r| r.volatility == "v") {
+                    "OPTIONS,POST"
+                } else {
+                    "OPTIONS,GET,HEAD,POST"
+                }
+                .into(),
+            })
         }
         Action::SchemaInfo => Ok(ActionPlan::Info {
             allow: "OPTIONS,GET,HEAD".into(),
@@ -428,18 +500,23 @@ impl ActionPlan {
             insertable,
             updatable,
             deletable,
+            has_pk,
             ..
         } = self
         else {
             return self;
         };
-        // PUT is left out until single-row upserts are served.
         let mut allow = vec!["OPTIONS"];
         if p.select {
             allow.push("GET,HEAD");
         }
         if insertable && p.insert {
             allow.push("POST");
+        }
+        // PUT upserts one row by its primary key: it inserts, or updates from the
+        // `EXCLUDED` row, which PostgreSQL lets only a role that may read the columns do.
+        if insertable && updatable && has_pk && p.select && p.insert && p.update {
+            allow.push("PUT");
         }
         if updatable && p.update {
             allow.push("PATCH");
@@ -451,6 +528,18 @@ impl ActionPlan {
             allow: allow.join(","),
         }
     }
+}
+
+/// Whether a call's response has a body: not for HEAD, not for `void` functions.
+fn call_body(api: &ApiRequest, routine: &crate::schema_cache::Routine) -> bool {
+    !routine.returns_void()
+        && !matches!(
+            api.action,
+            Action::Routine {
+                method: InvokeMethod::Read { headers_only: true },
+                ..
+            }
+        )
 }
 
 fn find_table<'c>(
@@ -524,13 +613,18 @@ fn negotiate(api: &ApiRequest, with_body: bool) -> Result<(Aggregate, MediaType)
     }
 }
 
-fn typed_columns(api: &ApiRequest, table: &Table) -> Result<Vec<TypedColumn>, Error> {
+fn typed_columns(
+    api: &ApiRequest,
+    table: &Table,
+    apply_defaults: bool,
+) -> Result<Vec<TypedColumn>, Error> {
     api.columns
         .iter()
         .map(|name| match table.column(name) {
             Some(c) => Ok(TypedColumn {
                 name: c.name.clone(),
                 ty: c.ty.clone(),
+                default: c.default.clone().filter(|_| apply_defaults),
             }),
             None => Err(SchemaCacheError::ColumnNotFound {
                 relation: table.name.clone(),
@@ -542,7 +636,7 @@ fn typed_columns(api: &ApiRequest, table: &Table) -> Result<Vec<TypedColumn>, Er
 }
 
 /// The JSON array the body query reads: an object body becomes a one-element array.
-fn body_as_array(api: &ApiRequest) -> String {
+pub(super) fn body_as_array(api: &ApiRequest) -> String {
     use crate::api_request::payload::Payload;
     let raw = match &api.payload {
         Some(Payload::ProcessedJson { raw, .. }) | Some(Payload::RawJson(raw)) => raw.as_str(),
@@ -626,19 +720,49 @@ fn mutate_plan(
         order: read.order.clone(),
         range: read.range,
     });
+    let apply_defaults = api.preferences.missing == Some(PreferMissing::ApplyDefaults);
     match mutation {
-        Mutation::Create => Ok(MutatePlan::Insert {
-            schema,
-            relation,
-            columns: typed_columns(api, table)?,
-            body: body_as_array(api),
-            returning,
-            location,
-        }),
+        Mutation::Create => {
+            let resolution = api.preferences.resolution;
+            let conflict_columns = api.query.on_conflict.clone().unwrap_or(table.pk.clone());
+            Ok(MutatePlan::Insert {
+                schema,
+                relation,
+                columns: typed_columns(api, table, apply_defaults)?,
+                body: body_as_array(api),
+                on_conflict: resolution.filter(|_| !conflict_columns.is_empty()).map(
+                    |resolution| OnConflict {
+                        resolution,
+                        columns: conflict_columns,
+                    },
+                ),
+                put_filters: Vec::new(),
+                count_inserted: resolution == Some(PreferResolution::MergeDuplicates),
+                returning,
+                location,
+            })
+        }
+        Mutation::SingleUpsert => {
+            check_put_filters(api, table)?;
+            Ok(MutatePlan::Insert {
+                schema,
+                relation,
+                columns: typed_columns(api, table, false)?,
+                body: body_as_array(api),
+                on_conflict: Some(OnConflict {
+                    resolution: PreferResolution::MergeDuplicates,
+                    columns: table.pk.clone(),
+                }),
+                put_filters: filters,
+                count_inserted: true,
+                returning,
+                location,
+            })
+        }
         Mutation::Update => Ok(MutatePlan::Update {
             schema,
             relation,
-            columns: typed_columns(api, table)?,
+            columns: typed_columns(api, table, apply_defaults)?,
             body: body_as_array(api),
             filters: filters.clone(),
             limit,
@@ -651,9 +775,34 @@ fn mutate_plan(
             limit,
             returning,
         }),
-        Mutation::SingleUpsert => Err(ApiRequestError::NotImplemented(
-            "PUT is not supported by this version of pgrest".into(),
+    }
+}
+
+/// PUT names one row by its whole primary key: only `eq` filters, on exactly the key's
+/// columns, at the top level (PostgREST's PGRST105 otherwise).
+fn check_put_filters(api: &ApiRequest, table: &Table) -> Result<(), Error> {
+    use crate::api_request::types::{OpExpr, QuantOperator};
+    let q = &api.query;
+    let pk: std::collections::BTreeSet<&String> = table.pk.iter().collect();
+    let only_eq = q.filters_root.iter().all(|f| {
+        matches!(
+            &f.op_expr,
+            OpExpr::Expr {
+                negated: false,
+                operation: Operation::Quant(QuantOperator::Equal, None, _),
+            }
         )
-        .into()),
+    });
+    let ok = q.logic.is_empty()
+        && !pk.is_empty()
+        && q.filter_fields
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            == pk
+        && only_eq;
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiRequestError::InvalidFilters.into())
     }
 }

@@ -91,16 +91,29 @@ pub enum Link {
     },
 }
 
+/// Where the top level's rows come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The relation itself.
+    Relation,
+    /// The rows a write returned (`pgrst_source`), already filtered by the write.
+    Mutation,
+    /// The rows a function returned (`pgrst_source`), filtered here.
+    Call,
+}
+
 /// Plans the read of `table`. For a mutation, the root's filters and range belong to the
-/// mutation, and the root is named by its own name over `pgrst_source`.
+/// mutation; over `pgrst_source` the root is named by its own name.
 pub fn read_plan(
     api: &ApiRequest,
     cfg: &AppConfig,
     table: &Table,
     cache: &SchemaCache,
     types: &mut dyn TypeResolver,
-    for_mutation: bool,
+    source: Source,
 ) -> Result<ReadPlan, Error> {
+    // The rows of a write are already filtered by the write itself.
+    let for_mutation = source == Source::Mutation;
     let q = &api.query;
     // Paths must name embeds of `select` (checked before any relationship is resolved,
     // as PostgREST does: filters, orders, ranges, logic trees).
@@ -133,10 +146,11 @@ pub fn read_plan(
         cfg,
         schema: &table.schema,
         types,
+        root_table: table,
     };
     let mut root = planner.node(table, &q.select, 0)?;
     root.range = api.top_level_range;
-    if for_mutation {
+    if source != Source::Relation {
         root.alias = Some(table.name.clone());
     }
 
@@ -235,10 +249,16 @@ struct Planner<'a> {
     cfg: &'a AppConfig,
     schema: &'a str,
     types: &'a mut dyn TypeResolver,
+    /// The top-level relation, which for a function's result may not be in the cache.
+    root_table: &'a Table,
 }
 
 impl Planner<'_> {
     fn table_of(&self, plan: &ReadPlan) -> &Table {
+        let root = self.root_table;
+        if plan.schema == root.schema && plan.relation == root.name {
+            return root;
+        }
         self.cache
             .table(&plan.schema, &plan.relation)
             .expect("planned relations are in the schema cache")

@@ -8,16 +8,19 @@
 
 pub mod sql;
 
+use crate::api_request::preferences::PreferResolution;
 use crate::api_request::range::Range;
 use crate::api_request::types::{
     FtsOperator, IsVal, JsonOperand, JsonOperation, LogicOperator, OpQuantifier, Operation,
     OrderDirection, OrderNulls, QuantOperator, SimpleOperator,
 };
+use crate::plan::call::{ArgValue, CallArgs, CallParam, CallPlan, Returns};
 use crate::plan::{
     Aggregate, CoercibleField, CoercibleFilter, CoercibleLogicTree, CoercibleOrderTerm, CountPlan,
     EmbedShape, FieldKind, Link, MutateLimit, MutatePlan, ReadPlan, Returning, SelectField,
     TypedColumn, ValueType,
 };
+use crate::schema_cache::PgType;
 use sql::{SqlBuilder, Statement};
 
 /// What a field reference is qualified with.
@@ -578,9 +581,19 @@ fn read_query(
 /// `SELECT 1 FROM … WHERE …`: the rows of a plan for counting, with `EXISTS` for its inner
 /// embeds and `rel=is.null` filters instead of joins (PostgREST's `readPlanToCountQuery`).
 fn count_query(b: &mut SqlBuilder, plan: &ReadPlan, parent: Option<(&Link, Qualifier)>) {
+    count_query_from(b, plan, parent, false);
+}
+
+/// [`count_query`], reading the top level from `pgrst_source` when `source`.
+fn count_query_from(
+    b: &mut SqlBuilder,
+    plan: &ReadPlan,
+    parent: Option<(&Link, Qualifier)>,
+    source: bool,
+) {
     let q = plan_qualifier(plan);
     b.push("SELECT 1");
-    from_clause(b, plan, parent, false);
+    from_clause(b, plan, parent, source);
     let mut conds = Conditions::new();
     conditions(b, q, &plan.filters, NullEmbeds::Exists(plan), &mut conds);
     link_conditions(b, q, parent, &mut conds);
@@ -626,12 +639,31 @@ pub fn read_statement(
     b.push("WITH pgrst_source AS (");
     read_query(&mut b, plan, None, false);
     b.push(")");
+    counted_page(&mut b, plan, count, max_rows, false);
+    b.push("NULL::text AS location, ");
+    body(&mut b, aggregate);
+    b.push(" AS body, ")
+        .push(RESPONSE_GUCS)
+        .push(" FROM pgrst_source _postgrest_t");
+    b.finish()
+}
+
+/// After `WITH pgrst_source AS (…)`: the count's CTE when it needs one, then
+/// `SELECT <total> AS total_result_set, <page count> AS page_total, `. `source`: the plan
+/// reads `pgrst_source` (a call's result) rather than its relation.
+fn counted_page(
+    b: &mut SqlBuilder,
+    plan: &ReadPlan,
+    count: CountPlan,
+    max_rows: Option<i64>,
+    source: bool,
+) {
     // PostgREST skips the separate count when the page is the whole result (v16, #3957).
     let separate_count = max_rows.is_some() || plan.range != Range::ALL;
     let total = match count {
         CountPlan::Exact | CountPlan::Estimated if separate_count => {
             b.push(", pgrst_source_count AS (");
-            count_query(&mut b, plan, None);
+            count_query_from(b, plan, None, source);
             if count == CountPlan::Estimated {
                 if let Some(m) = max_rows {
                     b.push(" LIMIT ")
@@ -648,11 +680,136 @@ pub fn read_statement(
     b.push(" SELECT ")
         .push(total)
         .push(" AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, ");
+}
+
+/// `SELECT pgrst_call.* FROM "s"."f"(…) pgrst_call` (a scalar as `pgrst_scalar`), with
+/// JSON arguments typed by `json_to_recordset` (the body's first object).
+fn call_query(b: &mut SqlBuilder, call: &CallPlan) {
+    let scalar = call.scalar();
+    b.push(if scalar {
+        "SELECT pgrst_call.pgrst_scalar FROM "
+    } else {
+        "SELECT pgrst_call.* FROM "
+    });
+    if let CallArgs::Json { body, params } = &call.args {
+        b.push("(SELECT * FROM json_to_recordset(")
+            .param(body.as_str())
+            .push("::json) AS _(");
+        for (i, p) in params.iter().enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            b.ident(&p.name).push(" ");
+            match &p.ty {
+                Some(t) => b.qualified(&t.schema, &t.name),
+                None => b.push("pg_catalog.text"),
+            };
+        }
+        b.push(") LIMIT 1) pgrst_body CROSS JOIN LATERAL ");
+    }
+    if scalar {
+        b.push("(SELECT ");
+    }
+    b.qualified(&call.schema, &call.function).push("(");
+    let named = |b: &mut SqlBuilder, p: &CallParam| {
+        if p.variadic {
+            b.push("VARIADIC ");
+        }
+        b.ident(&p.name).push(" := ");
+    };
+    let cast = |b: &mut SqlBuilder, ty: &Option<PgType>| {
+        if let Some(t) = ty {
+            b.push("::").qualified(&t.schema, &t.name);
+        }
+    };
+    match &call.args {
+        CallArgs::None => {}
+        CallArgs::Json { params, .. } => {
+            for (i, p) in params.iter().enumerate() {
+                if i > 0 {
+                    b.push(", ");
+                }
+                named(b, p);
+                b.push("pgrst_body.").ident(&p.name);
+            }
+        }
+        CallArgs::Direct(args) => {
+            for (i, (p, v)) in args.iter().enumerate() {
+                if i > 0 {
+                    b.push(", ");
+                }
+                named(b, p);
+                match v {
+                    ArgValue::Fixed(v) => b.param(v.as_str()),
+                    ArgValue::Array(vs) => b.param(array_literal(vs)),
+                };
+                cast(b, &p.ty);
+            }
+        }
+        CallArgs::Single { value, ty } => {
+            b.param(value.as_str());
+            cast(b, &Some(ty.clone()));
+        }
+    }
+    b.push(")");
+    b.push(if scalar {
+        " pgrst_scalar) pgrst_call"
+    } else {
+        " pgrst_call"
+    });
+}
+
+/// The body of a call's result: a bare value for scalars, an object for one row.
+fn call_body(b: &mut SqlBuilder, aggregate: Aggregate, returns: Returns) {
+    let strip = match aggregate {
+        Aggregate::JsonArray { strip_nulls } | Aggregate::JsonSingle { strip_nulls } => strip_nulls,
+        _ => return body(b, aggregate),
+    };
+    let single = matches!(aggregate, Aggregate::JsonSingle { .. });
+    let (agg, empty) = match returns {
+        Returns::Scalar => ("json_agg(_postgrest_t.pgrst_scalar)->0", "'null'"),
+        Returns::SetOfScalar if !single => ("json_agg(_postgrest_t.pgrst_scalar)", "'[]'"),
+        Returns::Row if !single => ("json_agg(_postgrest_t)->0", "'null'"),
+        _ => return body(b, aggregate),
+    };
+    b.push("coalesce(");
+    if strip {
+        b.push("json_strip_nulls(").push(agg).push(")");
+    } else {
+        b.push(agg);
+    }
+    b.push(", ").push(empty).push(")");
+}
+
+/// What `count=planned` explains for a call: its result's rows that pass the filters.
+pub fn call_count_statement(call: &CallPlan, read: &ReadPlan) -> Statement {
+    let mut b = SqlBuilder::new();
+    b.push("WITH pgrst_source AS (");
+    call_query(&mut b, call);
+    b.push(") ");
+    count_query_from(&mut b, read, None, true);
+    b.finish()
+}
+
+/// The statement of a `/rpc` call: the call in `pgrst_source`, then its result read as a
+/// relation (select, filters, order, range, embeds), counted and aggregated.
+pub fn call_statement(
+    call: &CallPlan,
+    read: &ReadPlan,
+    aggregate: Aggregate,
+    count: CountPlan,
+    max_rows: Option<i64>,
+) -> Statement {
+    let mut b = SqlBuilder::new();
+    b.push("WITH pgrst_source AS (");
+    call_query(&mut b, call);
+    b.push(")");
+    counted_page(&mut b, read, count, max_rows, true);
     b.push("NULL::text AS location, ");
-    body(&mut b, aggregate);
-    b.push(" AS body, ")
-        .push(RESPONSE_GUCS)
-        .push(" FROM pgrst_source _postgrest_t");
+    call_body(&mut b, aggregate, call.returns);
+    b.push(" AS body, ").push(RESPONSE_GUCS).push(" FROM (");
+    read_query(&mut b, read, None, true);
+    b.push(") _postgrest_t");
     b.finish()
 }
 
@@ -683,11 +840,8 @@ fn returning(b: &mut SqlBuilder, schema: &str, relation: &str, r: &Returning) {
     }
 }
 
-/// `json_to_recordset($1::json) AS pgrst_body("a" "pg_catalog"."int4", ...)`.
-fn recordset(b: &mut SqlBuilder, body: &str, columns: &[TypedColumn]) {
-    b.push("json_to_recordset(")
-        .param(body)
-        .push("::json) AS pgrst_body(");
+fn record_columns(b: &mut SqlBuilder, columns: &[TypedColumn]) {
+    b.push(" AS pgrst_body(");
     for (i, c) in columns.iter().enumerate() {
         if i > 0 {
             b.push(", ");
@@ -697,6 +851,52 @@ fn recordset(b: &mut SqlBuilder, body: &str, columns: &[TypedColumn]) {
             .qualified(&c.ty.schema, &c.ty.name);
     }
     b.push(")");
+}
+
+/// The rows of the body (a JSON array of objects), typed as the target's columns:
+/// `json_to_recordset($1::json) AS pgrst_body("a" "pg_catalog"."int4", ...)`. When a
+/// column has a default to apply, each object is also kept (`pgrst_elem.j`) to tell a
+/// missing key from a null.
+fn recordset(b: &mut SqlBuilder, body: &str, columns: &[TypedColumn]) {
+    if columns.iter().any(|c| c.default.is_some()) {
+        b.push("json_array_elements(")
+            .param(body)
+            .push("::json) AS pgrst_elem(j) CROSS JOIN LATERAL json_to_record(pgrst_elem.j)");
+    } else {
+        b.push("json_to_recordset(").param(body).push("::json)");
+    }
+    record_columns(b, columns);
+}
+
+/// A column's value from the body: with a default to apply, the default when the row's
+/// object lacks the key (`Prefer: missing=default`).
+fn body_value(b: &mut SqlBuilder, c: &TypedColumn) {
+    match &c.default {
+        Some(default) => {
+            b.push("CASE WHEN pgrst_elem.j -> ")
+                .param(c.name.as_str())
+                .push(" IS NULL THEN ")
+                .catalog_expr(default)
+                .push(" ELSE pgrst_body.")
+                .ident(&c.name)
+                .push(" END");
+        }
+        None => {
+            b.push("pgrst_body.").ident(&c.name);
+        }
+    }
+}
+
+/// `set_config('pgrst.inserted', …)`: counts inserted rows (`+ 1`, in the INSERT's
+/// `WHERE`) and takes back the ones an upsert updated (`- 1`, in `DO UPDATE … WHERE`);
+/// always true.
+fn count_inserted(b: &mut SqlBuilder, inserted: bool) {
+    b.push("pg_catalog.set_config('pgrst.inserted', (coalesce(nullif(pg_catalog.current_setting('pgrst.inserted', true), '')::int, 0) ");
+    b.push(if inserted {
+        "+ 1)::text, true) <> '0'"
+    } else {
+        "- 1)::text, true) <> '-1'"
+    });
 }
 
 /// `(SELECT <order fields> FROM t WHERE … ORDER BY … LIMIT … OFFSET …) AS pgrst_affected_rows`:
@@ -746,6 +946,9 @@ fn mutation(b: &mut SqlBuilder, plan: &MutatePlan) {
             relation,
             columns,
             body,
+            on_conflict,
+            put_filters,
+            count_inserted: counted,
             returning: r,
             location: _,
         } => {
@@ -768,10 +971,55 @@ fn mutation(b: &mut SqlBuilder, plan: &MutatePlan) {
                     if i > 0 {
                         b.push(", ");
                     }
-                    b.push("pgrst_body.").ident(&c.name);
+                    body_value(b, c);
                 }
                 b.push(" FROM ");
                 recordset(b, body, columns);
+            }
+            let mut conds = Conditions::new();
+            if *counted {
+                conds.next(b);
+                count_inserted(b, true);
+            }
+            // PUT: only the body row that is the URL's row.
+            if columns.is_empty() && !put_filters.is_empty() {
+                conds.next(b);
+                b.push("false");
+            } else {
+                let body_rows = Qualifier::Alias("pgrst_body");
+                conditions(b, body_rows, put_filters, NullEmbeds::Joined, &mut conds);
+            }
+            if let Some(oc) = on_conflict {
+                if !conds.0 {
+                    // `… FROM x ON CONFLICT` can read as a join condition.
+                    b.push(" WHERE true");
+                }
+                b.push(" ON CONFLICT (");
+                for (i, c) in oc.columns.iter().enumerate() {
+                    if i > 0 {
+                        b.push(", ");
+                    }
+                    b.ident(c);
+                }
+                b.push(")");
+                match oc.resolution {
+                    PreferResolution::MergeDuplicates if !columns.is_empty() => {
+                        b.push(" DO UPDATE SET ");
+                        for (i, c) in columns.iter().enumerate() {
+                            if i > 0 {
+                                b.push(", ");
+                            }
+                            b.ident(&c.name).push(" = EXCLUDED.").ident(&c.name);
+                        }
+                        if *counted {
+                            b.push(" WHERE ");
+                            count_inserted(b, false);
+                        }
+                    }
+                    _ => {
+                        b.push(" DO NOTHING");
+                    }
+                }
             }
             returning(b, schema, relation, r);
         }
@@ -817,7 +1065,8 @@ fn mutation(b: &mut SqlBuilder, plan: &MutatePlan) {
                 if i > 0 {
                     b.push(", ");
                 }
-                b.ident(&c.name).push(" = pgrst_body.").ident(&c.name);
+                b.ident(&c.name).push(" = ");
+                body_value(b, c);
             }
             b.push(" FROM ");
             recordset(b, body, columns);
@@ -860,9 +1109,13 @@ pub(crate) fn mutate_statement(
     read: &ReadPlan,
     aggregate: Aggregate,
 ) -> Statement {
-    let location_pk: &[String] = match plan {
-        MutatePlan::Insert { location, .. } => location,
-        MutatePlan::Update { .. } | MutatePlan::Delete { .. } => &[],
+    let (location_pk, counted): (&[String], bool) = match plan {
+        MutatePlan::Insert {
+            location,
+            count_inserted,
+            ..
+        } => (location, *count_inserted),
+        MutatePlan::Update { .. } | MutatePlan::Delete { .. } => (&[], false),
     };
     let mut b = SqlBuilder::new();
     b.push("WITH pgrst_source AS (");
@@ -883,7 +1136,12 @@ pub(crate) fn mutate_statement(
     }
     b.push(" AS location, ");
     body(&mut b, aggregate);
-    b.push(" AS body, ").push(RESPONSE_GUCS).push(" FROM (");
+    b.push(" AS body, ").push(RESPONSE_GUCS);
+    if counted {
+        // Read after the aggregate consumed every row, so after the INSERT ran.
+        b.push(", nullif(pg_catalog.current_setting('pgrst.inserted', true), '')::int AS response_inserted");
+    }
+    b.push(" FROM (");
     if aggregate == Aggregate::None {
         b.push("SELECT * FROM pgrst_source");
     } else {

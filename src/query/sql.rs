@@ -43,6 +43,16 @@ impl SqlBuilder {
         self
     }
 
+    /// Appends an SQL expression the catalog holds, as `pg_get_expr` deparsed it with every
+    /// name schema-qualified (a column default): text written by the owner of the table
+    /// through DDL, never by a request. Parenthesised so it stays one operand.
+    pub fn catalog_expr(&mut self, expr: &str) -> &mut Self {
+        self.sql.push('(');
+        self.sql.push_str(expr);
+        self.sql.push(')');
+        self
+    }
+
     /// Appends a quoted identifier.
     pub fn ident(&mut self, name: &str) -> &mut Self {
         quote_ident(&mut self.sql, name);

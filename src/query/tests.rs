@@ -420,7 +420,10 @@ fn options_lists_what_the_relation_allows() {
         ActionPlan::Info { allow } => allow,
         other => panic!("{other:?}"),
     };
-    assert_eq!(allow("/todos", all), "OPTIONS,GET,HEAD,POST,PATCH,DELETE");
+    assert_eq!(
+        allow("/todos", all),
+        "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
+    );
     assert_eq!(
         allow(
             "/todos",
@@ -651,5 +654,96 @@ mod embedding {
         );
         let e = err("/todos?select=id&order=users(name)");
         assert_eq!(e.code(), "PGRST108");
+    }
+}
+
+mod upserts {
+    use super::*;
+
+    /// The statement `make bench` runs beside pgbench for `POST` (one row and 1,000 rows).
+    #[test]
+    fn insert_statement_snapshot() {
+        let s = write_sql(
+            "POST",
+            "/todos",
+            "return=minimal",
+            r#"[{"id":1,"task":"x"}]"#,
+        );
+        assert_eq!(
+            s.sql,
+            "WITH pgrst_source AS (INSERT INTO \"api\".\"todos\"(\"id\", \"task\") SELECT pgrst_body.\"id\", \
+             pgrst_body.\"task\" FROM json_to_recordset($1::json) AS pgrst_body(\"id\" \"pg_catalog\".\"int4\", \
+             \"task\" \"pg_catalog\".\"text\") RETURNING 1) SELECT NULL::bigint AS total_result_set, \
+             pg_catalog.count(_postgrest_t) AS page_total, NULL::text AS location, NULL::text AS body, \
+             nullif(current_setting('response.headers', true), '') AS response_headers, \
+             nullif(current_setting('response.status', true), '') AS response_status FROM (SELECT * FROM \
+             pgrst_source) _postgrest_t"
+        );
+    }
+
+    #[test]
+    fn merge_duplicates_counts_what_it_inserts() {
+        let s = write_sql(
+            "POST",
+            "/todos",
+            "resolution=merge-duplicates",
+            r#"{"id":1,"task":"x"}"#,
+        );
+        assert!(
+            s.sql.contains(
+                "WHERE pg_catalog.set_config('pgrst.inserted', (coalesce(nullif(pg_catalog.current_setting('pgrst.inserted', true), '')::int, 0) + 1)::text, true) <> '0' \
+                 ON CONFLICT (\"id\") DO UPDATE SET \"id\" = EXCLUDED.\"id\", \"task\" = EXCLUDED.\"task\" WHERE \
+                 pg_catalog.set_config('pgrst.inserted', (coalesce(nullif(pg_catalog.current_setting('pgrst.inserted', true), '')::int, 0) - 1)::text, true) <> '-1' RETURNING 1)"
+            ),
+            "{}",
+            s.sql
+        );
+        assert!(s.sql.contains("AS response_inserted FROM"), "{}", s.sql);
+        let s = write_sql(
+            "POST",
+            "/todos?on_conflict=task",
+            "resolution=ignore-duplicates",
+            r#"{"id":1,"task":"x"}"#,
+        );
+        assert!(
+            s.sql
+                .contains(" WHERE true ON CONFLICT (\"task\") DO NOTHING RETURNING 1)"),
+            "{}",
+            s.sql
+        );
+        assert!(!s.sql.contains("pgrst.inserted"), "{}", s.sql);
+    }
+
+    #[test]
+    fn put_writes_only_the_body_row_of_its_url() {
+        let s = write_sql("PUT", "/todos?id=eq.4", "", r#"{"id":4,"task":"x"}"#);
+        assert!(
+            s.sql.contains(
+                "<> '0' AND \"pgrst_body\".\"id\" = $2::\"pg_catalog\".\"int4\" ON CONFLICT (\"id\") DO UPDATE SET"
+            ),
+            "{}",
+            s.sql
+        );
+        let e = plan_with(&cfg(), "PUT", "/todos?id=gt.4", &[], r#"{"id":4}"#).unwrap_err();
+        assert_eq!((e.code(), e.status()), ("PGRST105".to_string(), 405));
+    }
+
+    #[test]
+    fn missing_default_uses_the_catalog_default_per_row() {
+        let s = write_sql(
+            "POST",
+            "/todos?columns=id,task",
+            "missing=default",
+            r#"[{"task":"x"}]"#,
+        );
+        assert!(
+            s.sql.contains(
+                "SELECT CASE WHEN pgrst_elem.j -> $1 IS NULL THEN (nextval('api.todos_id_seq'::regclass)) ELSE pgrst_body.\"id\" END, \
+                 pgrst_body.\"task\" FROM json_array_elements($2::json) AS pgrst_elem(j) CROSS JOIN LATERAL json_to_record(pgrst_elem.j) AS pgrst_body("
+            ),
+            "{}",
+            s.sql
+        );
+        assert_eq!(s.params[0], "id");
     }
 }

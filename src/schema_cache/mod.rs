@@ -39,6 +39,19 @@ pub struct PgType {
 }
 
 impl PgType {
+    /// `pg_catalog.text`.
+    pub fn text() -> PgType {
+        PgType {
+            schema: "pg_catalog".into(),
+            name: "text".into(),
+            base: "text".into(),
+            category: "S".into(),
+            composite: false,
+            array_schema: Some("pg_catalog".into()),
+            array_name: Some("_text".into()),
+        }
+    }
+
     pub fn is_json(&self) -> bool {
         self.base == "json" || self.base == "jsonb"
     }
@@ -110,9 +123,20 @@ pub struct RoutineParam {
     /// `format_type` of the parameter's type (`integer`, `text[]`, ...).
     #[serde(rename = "type")]
     pub ty: String,
+    /// The type to cast arguments to (`None` for pseudo-types such as `anyelement`).
+    #[serde(default)]
+    pub pg_type: Option<PgType>,
     /// No default: the call must give it.
     pub required: bool,
     pub variadic: bool,
+}
+
+/// A column of what a function returns with `RETURNS TABLE (...)` or OUT parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct RoutineColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: Option<PgType>,
 }
 
 /// A function of an exposed schema (what `/rpc` calls).
@@ -124,6 +148,13 @@ pub struct Routine {
     pub name: String,
     pub description: Option<String>,
     pub params: Vec<RoutineParam>,
+    #[serde(default)]
+    pub out_columns: Vec<RoutineColumn>,
+    #[serde(default)]
+    pub return_pg_type: Option<PgType>,
+    /// The function's own `SET` clauses, `name=value`.
+    #[serde(default)]
+    pub settings: Vec<String>,
     pub returns_set: bool,
     pub return_schema: String,
     pub return_type: String,
@@ -131,6 +162,20 @@ pub struct Routine {
     pub return_composite: bool,
     /// `pg_proc.provolatile`: `i`mmutable, `s`table or `v`olatile.
     pub volatility: String,
+}
+
+impl Routine {
+    /// `RETURNS void`: the call answers 204.
+    pub fn returns_void(&self) -> bool {
+        !self.returns_set && self.return_schema == "pg_catalog" && self.return_type == "void"
+    }
+
+    /// The relation whose rows the function returns (`RETURNS SETOF todos`), which its
+    /// result can embed from.
+    pub fn table_name(&self) -> Option<&str> {
+        (self.return_composite && self.out_columns.is_empty() && self.return_type != "record")
+            .then_some(self.return_type.as_str())
+    }
 }
 
 /// A function taking the row type of a table: selectable, filterable and orderable like a column.
@@ -420,6 +465,7 @@ impl SchemaCache {
     pub fn from_json(json: &str) -> Result<SchemaCache, serde_json::Error> {
         let mut raw: Raw = serde_json::from_str(json)?;
         let view_columns = views::view_columns(&raw.views, &raw.view_sources);
+        views::carry_defaults(&mut raw.tables, &view_columns);
         let foreign_keys = views::carry_keys(&mut raw.tables, &raw.foreign_keys, &view_columns);
         let mut cache = Self::from_parts(
             raw.tables,
@@ -526,6 +572,14 @@ impl SchemaCache {
     }
 
     /// The functions of a schema, by name (overloads in catalog order).
+    /// The functions (overloads) of that name in a schema.
+    pub fn routines_named(&self, schema: &str, name: &str) -> Vec<&Routine> {
+        self.routines
+            .iter()
+            .filter(|r| r.schema == schema && r.name == name)
+            .collect()
+    }
+
     pub fn routines_in<'a>(&'a self, schema: &'a str) -> impl Iterator<Item = &'a Routine> {
         self.routines.iter().filter(move |r| r.schema == schema)
     }
@@ -714,7 +768,10 @@ pub mod fixtures {
             unique: vec![],
             description: None,
             columns: vec![
-                col("id", int4.clone()),
+                Column {
+                    default: Some("nextval('api.todos_id_seq'::regclass)".into()),
+                    ..col("id", int4.clone())
+                },
                 col("done", ty("pg_catalog", "bool", "bool", "B")),
                 col("task", text.clone()),
                 col("due", ty("pg_catalog", "timestamptz", "timestamptz", "D")),

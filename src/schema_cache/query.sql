@@ -147,7 +147,20 @@ computed AS (
         'table_name', r.relname,
         'function_schema', pn.nspname,
         'function', p.proname,
-        'returns_set', p.proretset,
+        -- The columns of a function returning TABLE (...) or OUT parameters.
+    'out_columns', coalesce((
+      SELECT json_agg(json_build_object(
+        'name', a.name,
+        'type', (SELECT ti.info FROM type_info ti WHERE ti.oid = a.typ)
+      ) ORDER BY a.ord)
+      FROM unnest(p.proallargtypes, p.proargmodes, p.proargnames)
+           WITH ORDINALITY AS a(typ, mode, name, ord)
+      WHERE a.mode IN ('o', 'b', 't') AND p.prorettype = 'pg_catalog.record'::pg_catalog.regtype
+    ), '[]'),
+    'return_pg_type', (SELECT ti.info FROM type_info ti WHERE ti.oid = p.prorettype),
+    -- Its own SET clauses (`statement_timeout=5s`), hoisted into the request's transaction.
+    'settings', coalesce(p.proconfig, '{}'),
+    'returns_set', p.proretset,
         'type', ti.info
       ) ORDER BY r.nspname, r.relname, p.proname
     ) AS items
@@ -251,6 +264,7 @@ routines AS (
       SELECT json_agg(json_build_object(
         'name', coalesce(args.name, ''),
         'type', pg_catalog.format_type(args.typ, NULL),
+        'pg_type', (SELECT ti.info FROM type_info ti WHERE ti.oid = args.typ),
         'required', args.idx <= p.pronargs - p.pronargdefaults,
         'variadic', args.mode = 'v'
       ) ORDER BY args.idx)
@@ -263,6 +277,19 @@ routines AS (
         WHERE a.mode IN ('i', 'b', 'v')
       ) args
     ), '[]'),
+    -- The columns of a function returning TABLE (...) or OUT parameters.
+    'out_columns', coalesce((
+      SELECT json_agg(json_build_object(
+        'name', a.name,
+        'type', (SELECT ti.info FROM type_info ti WHERE ti.oid = a.typ)
+      ) ORDER BY a.ord)
+      FROM unnest(p.proallargtypes, p.proargmodes, p.proargnames)
+           WITH ORDINALITY AS a(typ, mode, name, ord)
+      WHERE a.mode IN ('o', 'b', 't') AND p.prorettype = 'pg_catalog.record'::pg_catalog.regtype
+    ), '[]'),
+    'return_pg_type', (SELECT ti.info FROM type_info ti WHERE ti.oid = p.prorettype),
+    -- Its own SET clauses (`statement_timeout=5s`), hoisted into the request's transaction.
+    'settings', coalesce(p.proconfig, '{}'),
     'returns_set', p.proretset,
     'return_schema', rn.nspname,
     'return_type', rt.typname,

@@ -259,6 +259,32 @@ pub fn view_columns(views: &[ViewDef], sources: &[SourceColumn]) -> Vec<ViewColu
 /// show a key column several times; each choice is a relationship, as in PostgREST).
 const MAX_COMBINATIONS: usize = 16;
 
+/// A view column with no default of its own takes its base column's: inserting through the
+/// view without the column stores that default, so `Prefer: missing=default` must too.
+pub fn carry_defaults(tables: &mut [super::Table], view_columns: &[ViewColumn]) {
+    let defaults: HashMap<(String, String, String), String> = tables
+        .iter()
+        .flat_map(|t| {
+            t.columns.iter().filter_map(|c| {
+                let d = c.default.clone()?;
+                Some(((t.schema.clone(), t.name.clone(), c.name.clone()), d))
+            })
+        })
+        .collect();
+    let bases: HashMap<(&str, &str, &str), &ViewColumn> = view_columns
+        .iter()
+        .map(|v| ((v.view.0.as_str(), v.view.1.as_str(), v.column.as_str()), v))
+        .collect();
+    for t in tables.iter_mut() {
+        for c in t.columns.iter_mut().filter(|c| c.default.is_none()) {
+            if let Some(v) = bases.get(&(t.schema.as_str(), t.name.as_str(), c.name.as_str())) {
+                let key = (v.base.0.clone(), v.base.1.clone(), v.base_column.clone());
+                c.default = defaults.get(&key).cloned();
+            }
+        }
+    }
+}
+
 /// Gives the views their primary key (the view columns showing every column of one base
 /// table's key) and adds, for every foreign key, the same key from each view over its
 /// table, to each view over its referenced table, and between such views. Keys are kept
