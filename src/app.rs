@@ -75,21 +75,31 @@ impl App {
     /// drops a foreign key locks both tables in the other order than a join does). A failed
     /// attempt's transaction was rolled back, so nothing of it remains. Bounded.
     fn try_respond(&mut self, req: &Request) -> Result<HttpResponse, Error> {
-        const ATTEMPTS: usize = 4;
+        const ATTEMPTS: usize = 8;
         let mut result = self.attempt(req);
         for _ in 1..ATTEMPTS {
             match &result {
-                Err(e)
-                    if is_transient(e)
-                        || may_be_stale(e)
-                            && crate::schema_generation() != self.cache_generation =>
-                {
+                Err(e) if is_transient(e) || may_be_stale(e) && self.generation_moves() => {
                     result = self.attempt(req);
                 }
                 _ => break,
             }
         }
         result
+    }
+
+    /// Whether the schema generation moved since the cache was loaded, or moves within a
+    /// few milliseconds: a DDL's commit becomes visible to other snapshots just before its
+    /// commit callback bumps the generation, so a request can fail on it in between. Only
+    /// errors that look stale wait here.
+    fn generation_moves(&self) -> bool {
+        for _ in 0..10 {
+            if crate::schema_generation() != self.cache_generation {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(500));
+        }
+        false
     }
 
     fn attempt(&mut self, req: &Request) -> Result<HttpResponse, Error> {

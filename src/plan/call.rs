@@ -148,21 +148,19 @@ pub fn find_routine<'c>(api: &ApiRequest, cache: &'c SchemaCache) -> Result<&'c 
         .collect();
     match (named.as_slice(), fallback.as_slice()) {
         ([r], _) | ([], [r]) => Ok(r),
-        ([], []) => Err(SchemaCacheError::NoRpc(Box::new(NoRpc {
-            schema: api.schema.clone(),
-            function: function.clone(),
-            keys: keys.into_iter().collect(),
-            content_type: api.content_type.clone(),
-            post,
-            hint: no_rpc_hint(
-                cache,
-                &api.schema,
-                function,
-                &keys_sorted(api, post),
-                &overloads,
-            ),
-        }))
-        .into()),
+        ([], []) => {
+            let keys: Vec<String> = keys.into_iter().collect();
+            let hint = no_rpc_hint(cache, &api.schema, function, &keys, &overloads);
+            Err(SchemaCacheError::NoRpc(Box::new(NoRpc {
+                schema: api.schema.clone(),
+                function: function.clone(),
+                keys,
+                content_type: api.content_type.clone(),
+                post,
+                hint,
+            }))
+            .into())
+        }
         ([], many) | (many, _) => {
             Err(SchemaCacheError::AmbiguousRpc(many.iter().map(|r| (*r).clone()).collect()).into())
         }
@@ -177,10 +175,6 @@ fn argument_keys(api: &ApiRequest, post: bool) -> BTreeSet<String> {
     } else {
         api.query.params.iter().map(|(k, _)| k.clone()).collect()
     }
-}
-
-fn keys_sorted(api: &ApiRequest, post: bool) -> Vec<String> {
-    argument_keys(api, post).into_iter().collect()
 }
 
 /// "Perhaps you meant to call the function api.test" (a similar name) or, when the name
