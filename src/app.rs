@@ -72,14 +72,19 @@ impl App {
     /// that commits between the cache check and the statement's snapshot is then planned
     /// against instead of surfacing as an error. Also when PostgreSQL chose it as a deadlock
     /// victim or it hit a serialization failure, which PostgreSQL says to retry (DDL that
-    /// drops a foreign key locks both tables in the other order than a join does). A failed
+    /// drops a foreign key locks both tables in the other order than a join does), and when
+    /// a cancel meant for the previous request (whose client left) reached it. A failed
     /// attempt's transaction was rolled back, so nothing of it remains. Bounded.
     fn try_respond(&mut self, req: &Request) -> Result<HttpResponse, Error> {
         const ATTEMPTS: usize = 8;
         let mut result = self.attempt(req);
         for _ in 1..ATTEMPTS {
             match &result {
-                Err(e) if is_transient(e) || may_be_stale(e) && self.generation_moves() => {
+                Err(e)
+                    if is_transient(e)
+                        || cancelled_for_another(e)
+                        || may_be_stale(e) && self.generation_moves() =>
+                {
                     result = self.attempt(req);
                 }
                 _ => break,
@@ -262,6 +267,13 @@ impl App {
 /// run again.
 fn is_transient(e: &Error) -> bool {
     matches!(e, Error::Pg(p) if matches!(p.sqlstate.as_str(), "40P01" | "40001"))
+}
+
+/// A statement cancelled by a cancel meant for this worker's previous request, whose client
+/// left just as it ended: nothing of it was kept, so it runs again.
+fn cancelled_for_another(e: &Error) -> bool {
+    matches!(e, Error::Pg(p) if p.sqlstate == "57014" && p.message.ends_with("due to user request"))
+        && crate::http::cancel_was_misdirected()
 }
 
 /// Errors that a schema cache older than the statement's snapshot can cause: an undefined

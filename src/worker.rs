@@ -324,13 +324,13 @@ impl Worker {
         loop {
             // A request of our own HTTP thread that the pool just granted us.
             if let Some(p) = self.shared.follow(next, true) {
-                self.run(p.request, p.reply);
+                self.run(p.id, p.request, p.reply);
                 next = crate::pool().release(me, epoch, me);
                 continue;
             }
             next = Next::Idle;
             if let Ok(job) = jobs.try_recv() {
-                self.run(job.request, job.reply);
+                self.run(job.id, job.request, job.reply);
                 if let Some((reserved, _)) = &mut stopping {
                     *reserved = false;
                 }
@@ -400,7 +400,7 @@ impl Worker {
         self.app.set_config(config);
     }
 
-    fn run(&mut self, request: Request, reply: oneshot::Sender<HttpResponse>) {
+    fn run(&mut self, id: u64, request: Request, reply: oneshot::Sender<HttpResponse>) {
         if reply.is_closed() {
             return; // The client went away while the request waited.
         }
@@ -413,7 +413,9 @@ impl Worker {
             pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, activity.as_ptr())
         };
         self.shared.running.store(true, Ordering::SeqCst);
+        crate::http::set_running(id);
         let response = self.app.respond(&request);
+        crate::http::set_running(0);
         crate::set_loaded_generation(self.shared.index, self.app.cache_generation());
         self.shared.running.store(false, Ordering::SeqCst);
         unsafe {

@@ -1,7 +1,8 @@
 //! Functions as endpoints (`/rpc/<function>`) as PostgREST serves them: arguments from JSON,
 //! forms, the query string and raw bodies; overloads; every kind of result with select,
 //! filters, order, ranges, counts and embedding; transactions (read-only calls, hoisted
-//! settings); errors raised by functions; and what the client libraries send.
+//! settings); errors raised by functions; what the client libraries send; and cancelling a
+//! call whose client went away.
 //!
 //! Cluster `rpc` (defaults) and `rpc_tx` (`db_tx_end = rollback-allow-override`). Fixtures:
 //! pgrx-tests/fixtures/70_writes_rpc.sql (fn_*, wr_*), 55_embedding.sql (eb_*), sql/demo.sql.
@@ -375,4 +376,51 @@ fn client_library_calls() {
         r.json(),
         json!([{"id": 1, "done": true}, {"id": 2, "done": true}])
     );
+}
+
+#[test]
+fn a_call_whose_client_left_is_cancelled() {
+    // PostgREST runs it to its end; pgrest cancels the statement once the connection closes.
+    let c = Cluster::shared("rpc_cancel");
+    let running = "select count(*) from pg_stat_activity \
+                   where query like '%fn_sleep%' and state = 'active' and pid <> pg_backend_pid()";
+    assert_eq!(c.psql(running), "0");
+    let mut conn = c.connect();
+    conn.write_request(
+        "POST",
+        "/rpc/fn_sleep",
+        &[("Content-Type", "application/json")],
+        Some(br#"{"seconds": 60}"#),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.psql(running) != "1" {
+        assert!(Instant::now() < deadline, "the call never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = Instant::now();
+    drop(conn);
+    while c.psql(running) != "0" {
+        assert!(
+            left.elapsed() < Duration::from_secs(10),
+            "the call kept running after its client left"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Within the 1 s grace for half-closed clients plus a poll interval.
+    assert!(
+        left.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        left.elapsed()
+    );
+    // The worker serves the next requests, and the cancel hit no other request.
+    for _ in 0..20 {
+        assert_eq!(c.get("/rpc/fn_add?a=1&b=2").text(), "3");
+    }
+    // A client that only shuts down its sending side still gets its answer.
+    let out = c.raw_outcome(
+        b"GET /rpc/fn_add?a=2&b=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(out.text().ends_with("\r\n\r\n4"), "{}", out.text());
 }

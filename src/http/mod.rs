@@ -95,12 +95,16 @@ fn panic_stage(headers: &[(String, Vec<u8>)]) -> Option<String> {
 
 /// A request for this worker's main thread (which the pool reserved for it).
 pub struct Job {
+    /// Identifies the request within this process, for [`cancel_running`].
+    pub id: u64,
     pub request: Request,
     pub reply: oneshot::Sender<HttpResponse>,
 }
 
 /// A request read by this worker that waits for a main thread.
 pub(crate) struct Pending {
+    /// Identifies the request within this process, for [`cancel_running`].
+    pub id: u64,
     parts: RawParts,
     pub request: Request,
     pub reply: oneshot::Sender<HttpResponse>,
@@ -149,7 +153,8 @@ impl Shared {
             config: RwLock::new(config),
             jobs,
             waiting: Mutex::new(HashMap::new()),
-            next_seq: AtomicU64::new(0),
+            // 0 means "no request" to the cancel bookkeeping.
+            next_seq: AtomicU64::new(1),
             refusal: RwLock::new(None),
             running: AtomicBool::new(false),
             cancel_all: AtomicBool::new(false),
@@ -217,6 +222,7 @@ impl Shared {
     fn route(self: &Arc<Self>, p: Pending, executor: usize, epoch: u32) {
         if executor == self.index {
             let job = Job {
+                id: p.id,
                 request: p.request,
                 reply: p.reply,
             };
@@ -234,8 +240,16 @@ impl Shared {
         } else {
             let shared = self.clone();
             tokio::spawn(async move {
-                let r = shared.forward(executor, epoch, &p.parts).await;
-                let _ = p.reply.send(r);
+                let mut reply = p.reply;
+                // If the request's client goes away, dropping the forward closes the
+                // connection to the other worker, which cancels the statement there.
+                let answer = tokio::select! {
+                    r = shared.forward(executor, epoch, &p.parts) => Some(r),
+                    () = reply.closed() => None,
+                };
+                if let Some(r) = answer {
+                    let _ = reply.send(r);
+                }
             });
         }
     }
@@ -419,6 +433,7 @@ async fn serve(shared: Arc<Shared>) -> std::io::Result<()> {
             if shared.running.load(Ordering::SeqCst) {
                 // SIGINT reaches the main thread (every other thread blocks it), whose
                 // StatementCancelHandler cancels the statement: the request gets 57014.
+                cancels().stopping = true;
                 unsafe { libc::kill(libc::getpid(), libc::SIGINT) };
             }
             shared.wake_main();
@@ -482,6 +497,7 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        let client_fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
         shared.open_connections.fetch_add(1, Ordering::SeqCst);
         let guard = ConnectionGuard(shared.clone());
         let cfg = shared.config();
@@ -491,7 +507,7 @@ async fn accept_loop(
             let _guard = guard;
             let service = service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, req).await) }
+                async move { Ok::<_, Infallible>(handle(&shared, req, client_fd).await) }
             });
             let io = io::WriteTimeout::new(
                 normalize::NormalizeTarget::new(stream),
@@ -541,7 +557,12 @@ async fn inbox_loop(listener: tokio::net::UnixListener, shared: Arc<Shared>) {
                 let Some(f) = forward::decode_request(&frame) else {
                     return;
                 };
-                let response = run_forwarded(&shared, f).await;
+                // The sending worker closes the connection when the request's client went
+                // away: dropping `run_forwarded` then cancels the statement.
+                let response = tokio::select! {
+                    r = run_forwarded(&shared, f) => r,
+                    () = peer_left(&mut s) => return,
+                };
                 if forward::write_frame(&mut s, &forward::encode_response(&response))
                     .await
                     .is_err()
@@ -551,6 +572,14 @@ async fn inbox_loop(listener: tokio::net::UnixListener, shared: Arc<Shared>) {
             }
         });
     }
+}
+
+/// Resolves when the worker that forwarded a request closes the connection (or writes
+/// out of turn) while the request runs.
+async fn peer_left(s: &mut UnixStream) {
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0u8; 1];
+    let _ = s.read(&mut byte).await;
 }
 
 async fn run_forwarded(shared: &Arc<Shared>, f: Forwarded) -> HttpResponse {
@@ -572,8 +601,11 @@ async fn run_forwarded(shared: &Arc<Shared>, f: Forwarded) -> HttpResponse {
         }
     };
     let (tx, rx) = oneshot::channel();
+    let id = shared.next_seq.fetch_add(1, Ordering::Relaxed);
+    let _cancel = CancelOnDrop(id);
     shared.route(
         Pending {
+            id,
             parts: f.parts,
             request,
             reply: tx,
@@ -693,6 +725,7 @@ async fn process(
     shared: &Arc<Shared>,
     cfg: Arc<AppConfig>,
     req: hyper::Request<Incoming>,
+    client: RawFd,
 ) -> Result<HttpResponse, Error> {
     if let Some(e) = shared.refusal.read().ok().and_then(|r| r.clone()) {
         return Err(e);
@@ -734,7 +767,7 @@ async fn process(
     };
     let request = parse(&cfg, &parts, auth)?;
     request.test_panic("http");
-    execute(shared, &cfg, parts, request, read_at).await
+    execute(shared, &cfg, parts, request, read_at, client).await
 }
 
 /// Places the request in the pool and waits for its response. The acquisition timeout
@@ -745,9 +778,12 @@ async fn execute(
     parts: RawParts,
     request: Request,
     read_at: Instant,
+    client: RawFd,
 ) -> Result<HttpResponse, Error> {
     let me = shared.index;
     let seq = shared.next_seq.fetch_add(1, Ordering::Relaxed);
+    // If this future is dropped or gives up before the answer, the statement stops.
+    let _cancel = CancelOnDrop(seq);
     let (tx, rx) = oneshot::channel();
     // In the map before the pool can grant it to anyone.
     shared
@@ -757,6 +793,7 @@ async fn execute(
         .insert(
             seq,
             Pending {
+                id: seq,
                 parts,
                 request,
                 reply: tx,
@@ -793,37 +830,136 @@ async fn execute(
             ));
         }
     }
-    let deadline = tokio::time::Instant::from_std(read_at + cfg.db_pool_acquisition_timeout);
-    tokio::pin!(rx);
-    let stopped = |_| Error::Internal("the worker stopped before answering".into());
-    // Waiting for our own worker: if it is still busy after the soft wait, move to an idle one.
-    if let Some(until) = soft_until {
-        if let Ok(r) = tokio::time::timeout_at(until.min(deadline), &mut rx).await {
-            withdraw.queued = false;
-            return r.map_err(stopped);
-        }
-        if let Some(Dispatch::Forward { executor, epoch }) = pool().promote(me, seq, pool::now_ns())
-        {
-            withdraw.queued = false;
-            if let Some(p) = shared.take_waiting(seq) {
-                shared.route(p, executor, epoch);
+    let wait = async {
+        let deadline = tokio::time::Instant::from_std(read_at + cfg.db_pool_acquisition_timeout);
+        tokio::pin!(rx);
+        let stopped = |_| Error::Internal("the worker stopped before answering".into());
+        // Waiting for our own worker: if it is still busy after the soft wait, move to an idle one.
+        if let Some(until) = soft_until {
+            if let Ok(r) = tokio::time::timeout_at(until.min(deadline), &mut rx).await {
+                withdraw.queued = false;
+                return r.map_err(stopped);
             }
+            if let Some(Dispatch::Forward { executor, epoch }) =
+                pool().promote(me, seq, pool::now_ns())
+            {
+                withdraw.queued = false;
+                if let Some(p) = shared.take_waiting(seq) {
+                    shared.route(p, executor, epoch);
+                }
+            }
+        }
+        let answer = match tokio::time::timeout_at(deadline, &mut rx).await {
+            Ok(r) => r,
+            Err(_) => {
+                if pool().cancel(me, seq) {
+                    shared.take_waiting(seq);
+                    withdraw.queued = false;
+                    return Err(Error::AcquisitionTimeout);
+                }
+                // A worker already has it.
+                rx.await
+            }
+        };
+        withdraw.queued = false;
+        answer.map_err(stopped)
+    };
+    // A client that closed its connection gets no answer: stop waiting, which cancels the
+    // statement (see `CancelOnDrop`).
+    tokio::select! {
+        r = wait => r,
+        () = client_left(client, read_at) => Err(client_gone()),
+    }
+}
+
+/// How long a request must have run before a closed client connection cancels it. A
+/// client may shut down its sending side and still wait for the answer (half-close), which
+/// looks the same as leaving: such a client's request runs at least this long.
+const CLIENT_GONE_AFTER: Duration = Duration::from_secs(1);
+
+/// Resolves once the client's side of the connection is closed (FIN or reset), checked
+/// every 200 ms from [`CLIENT_GONE_AFTER`] after the request was read.
+async fn client_left(fd: RawFd, read_at: Instant) {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(read_at + CLIENT_GONE_AFTER)).await;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        // The connection's task owns the descriptor and outlives this future.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        if n > 0 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+            return;
         }
     }
-    let answer = match tokio::time::timeout_at(deadline, &mut rx).await {
-        Ok(r) => r,
-        Err(_) => {
-            if pool().cancel(me, seq) {
-                shared.take_waiting(seq);
-                withdraw.queued = false;
-                return Err(Error::AcquisitionTimeout);
-            }
-            // A worker already has it.
-            rx.await
-        }
-    };
-    withdraw.queued = false;
-    answer.map_err(stopped)
+}
+
+/// What a request whose client left is answered (if anything still reads it).
+fn client_gone() -> Error {
+    Error::Pg(PgError {
+        authenticated: false,
+        sqlstate: "57014".into(),
+        message: "canceling statement due to user request".into(),
+        detail: Some("The client closed its connection.".into()),
+        hint: None,
+    })
+}
+
+/// Which request this process's main thread runs, and which one the HTTP thread asked it to
+/// cancel. A cancel is a SIGINT to the process, which can land on the main thread's next
+/// request when the one it was meant for has just ended; the main thread then runs that
+/// request again ([`cancel_was_misdirected`]).
+struct Cancels {
+    running: u64,
+    target: u64,
+    /// Shutting down: a cancel is the shutdown's, never misdirected.
+    stopping: bool,
+}
+
+static CANCELS: Mutex<Cancels> = Mutex::new(Cancels {
+    running: 0,
+    target: 0,
+    stopping: false,
+});
+
+fn cancels() -> std::sync::MutexGuard<'static, Cancels> {
+    CANCELS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Main thread: request `id` starts running (0: none runs).
+pub(crate) fn set_running(id: u64) {
+    cancels().running = id;
+}
+
+/// Cancels request `id` if this process's main thread is running it.
+fn cancel_running(id: u64) {
+    let mut c = cancels();
+    if id != 0 && c.running == id {
+        c.target = id;
+        // Only the main thread takes SIGINT (every other thread blocks it).
+        unsafe { libc::kill(libc::getpid(), libc::SIGINT) };
+    }
+}
+
+/// Main thread, after a statement was cancelled "due to user request": whether the cancel
+/// was meant for a request that had already ended, so this one should run again.
+pub(crate) fn cancel_was_misdirected() -> bool {
+    let mut c = cancels();
+    let target = std::mem::take(&mut c.target);
+    !c.stopping && target != 0 && target != c.running
+}
+
+/// Cancels the request when its waiting future is dropped before the answer came (the
+/// client left); a no-op once the main thread is done with it.
+struct CancelOnDrop(u64);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        cancel_running(self.0);
+    }
 }
 
 /// Withdraws a queued request when its client goes away while it waits.
@@ -903,6 +1039,7 @@ fn preflight(cfg: &AppConfig, req: &hyper::Request<Incoming>) -> Option<HttpResp
 async fn handle(
     shared: &Arc<Shared>,
     req: hyper::Request<Incoming>,
+    client: RawFd,
 ) -> hyper::Response<Full<Bytes>> {
     let cfg = shared.config();
     let is_head = req.method() == hyper::Method::HEAD;
@@ -913,7 +1050,7 @@ async fn handle(
         .map(str::to_string);
     let mut response = match preflight(&cfg, &req) {
         Some(r) => r,
-        None => match io::CatchUnwind(process(shared, cfg.clone(), req)).await {
+        None => match io::CatchUnwind(process(shared, cfg.clone(), req, client)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => HttpResponse::from_error(&e),
             Err(panic) => {
