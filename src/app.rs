@@ -23,7 +23,7 @@ use crate::config::{AppConfig, TxEnd};
 use crate::error::{ApiRequestError, Error};
 use crate::executor::{CatalogTypes, Executor, ResultSet, Tx};
 use crate::http::Request;
-use crate::plan::{self, ActionPlan, CountPlan, ReadPlan};
+use crate::plan::{self, ActionPlan, CountPlan};
 use crate::query;
 use crate::response::{self, HttpResponse};
 use crate::schema_cache::{self, SchemaCache};
@@ -272,8 +272,13 @@ fn is_transient(e: &Error) -> bool {
 /// A statement cancelled by a cancel meant for this worker's previous request, whose client
 /// left just as it ended: nothing of it was kept, so it runs again.
 fn cancelled_for_another(e: &Error) -> bool {
-    matches!(e, Error::Pg(p) if p.sqlstate == "57014" && p.message.ends_with("due to user request"))
-        && crate::http::cancel_was_misdirected()
+    let cancelled = match e {
+        Error::Pg(p) => p.sqlstate == "57014" && p.message.ends_with("due to user request"),
+        // The cancel can also land on the schema cache's reload before the statement.
+        Error::NoSchemaCache => true,
+        _ => false,
+    };
+    cancelled && crate::http::cancel_was_misdirected()
 }
 
 /// Errors that a schema cache older than the statement's snapshot can cause: an undefined
@@ -393,7 +398,13 @@ fn run_plan(
         } => {
             let mut rs =
                 tx.main_statement(&query::read_statement(read, *aggregate, *count, *max_rows))?;
-            rs.total_result_set = read_total(tx, read, *count, *max_rows, rs.total_result_set)?;
+            rs.total_result_set = read_total(
+                tx,
+                || query::count_statement(read),
+                *count,
+                *max_rows,
+                rs.total_result_set,
+            )?;
             rs
         }
         ActionPlan::Call {
@@ -414,20 +425,13 @@ fn run_plan(
                     }
                 }
             }
-            rs.total_result_set = match count {
-                CountPlan::Planned | CountPlan::Estimated => {
-                    let planned = tx.planned_rows(&query::call_count_statement(call, read))?;
-                    match (count, rs.total_result_set) {
-                        (CountPlan::Estimated, Some(exact))
-                            if max_rows.is_none_or(|m| exact <= m) =>
-                        {
-                            Some(exact)
-                        }
-                        _ => planned.or(rs.total_result_set),
-                    }
-                }
-                _ => rs.total_result_set,
-            };
+            rs.total_result_set = read_total(
+                tx,
+                || query::call_count_statement(call, read),
+                *count,
+                *max_rows,
+                rs.total_result_set,
+            )?;
             rs
         }
         ActionPlan::Mutate {
@@ -488,16 +492,16 @@ fn run_plan(
 /// `db_max_rows`); `planned` and `estimated` beyond it ask the planner.
 fn read_total(
     tx: &mut Tx,
-    read: &ReadPlan,
+    count_statement: impl FnOnce() -> query::sql::Statement,
     count: CountPlan,
     max_rows: Option<i64>,
     counted: Option<i64>,
 ) -> Result<Option<i64>, Error> {
     Ok(match count {
-        CountPlan::Planned => tx.planned_rows(&query::count_statement(read))?,
+        CountPlan::Planned => tx.planned_rows(&count_statement())?,
         CountPlan::Estimated => match (max_rows, counted) {
             (Some(max), Some(total)) if total > max => {
-                let planned = tx.planned_rows(&query::count_statement(read))?;
+                let planned = tx.planned_rows(&count_statement())?;
                 Some(planned.map_or(total, |p| p.max(total)))
             }
             _ => counted,

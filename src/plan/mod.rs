@@ -423,10 +423,11 @@ pub fn action_plan(
             Ok(ActionPlan::Call {
                 call,
                 read,
-                aggregate: if call_body(api, routine) {
-                    aggregate
-                } else {
+                // `negotiate` already left HEAD without a body; `void` has none either.
+                aggregate: if routine.returns_void() {
                     Aggregate::None
+                } else {
+                    aggregate
                 },
                 media,
                 count: count_plan(&api.preferences),
@@ -528,18 +529,6 @@ impl ActionPlan {
             allow: allow.join(","),
         }
     }
-}
-
-/// Whether a call's response has a body: not for HEAD, not for `void` functions.
-fn call_body(api: &ApiRequest, routine: &crate::schema_cache::Routine) -> bool {
-    !routine.returns_void()
-        && !matches!(
-            api.action,
-            Action::Routine {
-                method: InvokeMethod::Read { headers_only: true },
-                ..
-            }
-        )
 }
 
 fn find_table<'c>(
