@@ -254,6 +254,28 @@ fn overloads_and_missing_functions() {
 }
 
 #[test]
+fn functions_of_every_exposed_schema() {
+    let c = Cluster::shared_with("rpc_multi", &[("pgrest.db_schemas", "api, rd_other")]);
+    let r = c.get("/rpc/fn_where?a=1");
+    assert_eq!(r.json(), json!("api 1"));
+    assert_header(&r, "Content-Profile", "api");
+    let r = c.get_with("/rpc/fn_where?a=1", &[("Accept-Profile", "rd_other")]);
+    assert_eq!(r.json(), json!("rd_other 1"));
+    assert_header(&r, "Content-Profile", "rd_other");
+    let r = c.post_json(
+        "/rpc/fn_where",
+        &json!({"a": 2}),
+        &[("Content-Profile", "rd_other")],
+    );
+    assert_eq!(r.json(), json!("rd_other 2"));
+    // A function the other schema does not have.
+    let r = c.get_with("/rpc/fn_add?a=1&b=1", &[("Accept-Profile", "rd_other")]);
+    assert_error(&r, 404, "PGRST202");
+    let r = c.get_with("/rpc/fn_add?a=1&b=1", &[("Accept-Profile", "nope")]);
+    assert_error(&r, 406, "PGRST106");
+}
+
+#[test]
 fn transactions_follow_the_function() {
     let c = cluster();
     // GET runs read-only; so does POST of a stable function; a volatile one may write.

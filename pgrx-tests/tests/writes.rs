@@ -398,13 +398,28 @@ fn write_headers_counts_and_transactions() {
         c.get("/wr_pairs?a=eq.21&note=is.null&select=b").json(),
         json!([{"b": 1}, {"b": 2}])
     );
-    // Embeds in the representation of an upsert.
+    // Embeds in the representation of an upsert, created then merged.
+    let title = c.get("/eb_books?id=eq.1&select=title").json()[0]["title"].clone();
+    for (note, status) in [("first", 201), ("merged", 200)] {
+        let r = post(
+            "/eb_notes?select=id,body,book:eb_books(title)",
+            json!({"id": 900, "book_id": 1, "body": note}),
+            &[REP, ("Prefer", "resolution=merge-duplicates")],
+        );
+        assert_status(&r, status);
+        assert_eq!(
+            r.json(),
+            json!([{"id": 900, "body": note, "book": {"title": title}}])
+        );
+    }
+    // Composite values from JSON objects.
     let r = post(
-        "/wr_people?on_conflict=email&select=email,name",
-        json!({"email": "emb@x", "name": "E"}),
-        &[REP, ("Prefer", "resolution=merge-duplicates")],
+        "/wr_items?select=spot",
+        json!({"id": 111, "name": "c", "spot": {"x": 1, "y": 2}}),
+        &[REP],
     );
     assert_status(&r, 201);
+    assert_eq!(r.json(), json!([{"spot": {"x": 1, "y": 2}}]));
 }
 
 /// The requests the client libraries send, header for header.
