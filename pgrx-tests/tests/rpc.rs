@@ -71,6 +71,15 @@ fn scalars_rows_and_void() {
         get("/rpc/fn_out?a=21").json(),
         json!({"doubled": 42, "text_of": "21"})
     );
+    // OUT and INOUT parameters make an object even alone; a TABLE result an array even
+    // with one column; a column may share the function's name.
+    assert_eq!(get("/rpc/fn_one_out?num=5").json(), json!({"num_plus_one": 6}));
+    assert_eq!(get("/rpc/fn_inout?num=2").json(), json!({"num": 3}));
+    assert_eq!(get("/rpc/fn_one_column").json(), json!([{"a": "A"}]));
+    assert_eq!(
+        post("/rpc/fn_same_name", json!({})).json(),
+        json!([{"fn_same_name": "hello", "value": 1}])
+    );
     // A single composite is an object; with vnd.pgrst.object too.
     let r = get("/rpc/fn_first_book?select=id,title");
     assert_eq!(

@@ -155,7 +155,7 @@ computed AS (
       ) ORDER BY a.ord)
       FROM unnest(p.proallargtypes, p.proargmodes, p.proargnames)
            WITH ORDINALITY AS a(typ, mode, name, ord)
-      WHERE a.mode IN ('o', 'b', 't') AND p.prorettype = 'pg_catalog.record'::pg_catalog.regtype
+      WHERE a.mode IN ('o', 'b', 't')
     ), '[]'),
     'return_pg_type', (SELECT ti.info FROM type_info ti WHERE ti.oid = p.prorettype),
     -- Its own SET clauses (`statement_timeout=5s`), hoisted into the request's transaction.
@@ -285,7 +285,7 @@ routines AS (
       ) ORDER BY a.ord)
       FROM unnest(p.proallargtypes, p.proargmodes, p.proargnames)
            WITH ORDINALITY AS a(typ, mode, name, ord)
-      WHERE a.mode IN ('o', 'b', 't') AND p.prorettype = 'pg_catalog.record'::pg_catalog.regtype
+      WHERE a.mode IN ('o', 'b', 't')
     ), '[]'),
     'return_pg_type', (SELECT ti.info FROM type_info ti WHERE ti.oid = p.prorettype),
     -- Its own SET clauses (`statement_timeout=5s`), hoisted into the request's transaction.
@@ -293,7 +293,9 @@ routines AS (
     'returns_set', p.proretset,
     'return_schema', rn.nspname,
     'return_type', rt.typname,
-    'return_composite', rt.typtype = 'c' OR rt.typtype = 'p' AND rt.typname = 'record',
+    -- OUT, INOUT and TABLE parameters make rows even when there is only one of them.
+    'return_composite', rt.typtype = 'c' OR rt.typtype = 'p' AND rt.typname = 'record'
+      OR coalesce(p.proargmodes && '{o,b,t}'::"char"[], false),
     'volatility', p.provolatile
   ) ORDER BY pn.nspname, p.proname, p.oid) AS items
   FROM pg_catalog.pg_proc p
