@@ -80,6 +80,12 @@ fn scalars_rows_and_void() {
         post("/rpc/fn_same_name", json!({})).json(),
         json!([{"fn_same_name": "hello", "value": 1}])
     );
+    // A bare record is its row as an object; SETOF record an array of them.
+    assert_eq!(get("/rpc/fn_record").json(), json!({"id": 1, "name": "one"}));
+    assert_eq!(
+        get("/rpc/fn_records").json(),
+        json!([{"id": 1, "name": "n1"}, {"id": 2, "name": "n2"}])
+    );
     // A single composite is an object; with vnd.pgrst.object too.
     let r = get("/rpc/fn_first_book?select=id,title");
     assert_eq!(

@@ -293,8 +293,9 @@ routines AS (
     'returns_set', p.proretset,
     'return_schema', rn.nspname,
     'return_type', rt.typname,
-    -- OUT, INOUT and TABLE parameters make rows even when there is only one of them.
-    'return_composite', rt.typtype = 'c' OR rt.typtype = 'p' AND rt.typname = 'record'
+    -- OUT, INOUT and TABLE parameters make rows even when there is only one of them. A
+    -- bare `record` is a value (its JSON is an object with the row's own names).
+    'return_composite', rt.typtype = 'c'
       OR coalesce(p.proargmodes && '{o,b,t}'::"char"[], false),
     'volatility', p.provolatile
   ) ORDER BY pn.nspname, p.proname, p.oid) AS items
