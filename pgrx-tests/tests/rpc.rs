@@ -73,7 +73,10 @@ fn scalars_rows_and_void() {
     );
     // OUT and INOUT parameters make an object even alone; a TABLE result an array even
     // with one column; a column may share the function's name.
-    assert_eq!(get("/rpc/fn_one_out?num=5").json(), json!({"num_plus_one": 6}));
+    assert_eq!(
+        get("/rpc/fn_one_out?num=5").json(),
+        json!({"num_plus_one": 6})
+    );
     assert_eq!(get("/rpc/fn_inout?num=2").json(), json!({"num": 3}));
     assert_eq!(get("/rpc/fn_one_column").json(), json!([{"a": "A"}]));
     assert_eq!(
@@ -81,7 +84,10 @@ fn scalars_rows_and_void() {
         json!([{"fn_same_name": "hello", "value": 1}])
     );
     // A bare record is its row as an object; SETOF record an array of them.
-    assert_eq!(get("/rpc/fn_record").json(), json!({"id": 1, "name": "one"}));
+    assert_eq!(
+        get("/rpc/fn_record").json(),
+        json!({"id": 1, "name": "one"})
+    );
     assert_eq!(
         get("/rpc/fn_records").json(),
         json!([{"id": 1, "name": "n1"}, {"id": 2, "name": "n2"}])
