@@ -14,7 +14,7 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-packages=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo curl chromium python3-venv)
+packages=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo curl openssl chromium python3-venv)
 # Node.js may come from elsewhere (NodeSource's package holds npm and conflicts with Debian's).
 command -v npm >/dev/null || packages+=(nodejs npm)
 if [ "${WITH_BENCH_TOOLS:-0}" = 1 ]; then packages+=(wrk postgresql-contrib); fi

@@ -1,8 +1,10 @@
 //! Authentication: `Authorization: Bearer <jwt>` → the role and claims of the request.
 //!
 //! Runs on the HTTP thread (pure Rust, no Postgres). Signature checking uses jsonwebtoken's
-//! HMAC primitives; header, payload and claim checks are done here so that every failure
-//! maps to PostgREST's exact error (PGRST301/PGRST303, 30 s clock skew, numeric exp/nbf/iat).
+//! primitives with the keys of `pgrest.jwt_secret`: an HS secret, a JWK or a JWKS (RSA,
+//! EC P-256/P-384, Ed25519, oct). Header, payload and claim checks are done here so that every
+//! failure maps to PostgREST's exact error (PGRST301/PGRST303, 30 s clock skew, numeric
+//! exp/nbf/iat).
 //! Whether the authenticator may actually switch to the role is decided by PostgreSQL when
 //! the worker sets it (`permission denied to set role` → 403, unknown role → 401).
 
@@ -13,6 +15,140 @@ use crate::error::{JwtClaimsError, JwtDecodeError, JwtError};
 
 /// Clock skew PostgREST tolerates on exp/nbf/iat.
 const ALLOWED_SKEW_SECONDS: i64 = 30;
+
+/// What a key can verify. A token's `alg` must belong to its key's family, so an HS token
+/// is never checked with public key material used as a secret (algorithm confusion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    Hmac,
+    Rsa,
+    EcP256,
+    EcP384,
+    Ed25519,
+}
+
+/// A key tokens are verified with.
+#[derive(Clone)]
+pub struct JwtKey {
+    /// `kid`: a token naming a key id is checked only with that key (and keys without one).
+    pub kid: Option<String>,
+    pub family: KeyFamily,
+    /// `alg` of a JWK: the only algorithm the key accepts.
+    pub alg: Option<jsonwebtoken::Algorithm>,
+    key: jsonwebtoken::DecodingKey,
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKey")
+            .field("kid", &self.kid)
+            .field("family", &self.family)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKey {
+    /// An HS secret.
+    pub fn hmac(secret: &[u8]) -> JwtKey {
+        JwtKey {
+            kid: None,
+            family: KeyFamily::Hmac,
+            alg: None,
+            key: jsonwebtoken::DecodingKey::from_secret(secret),
+        }
+    }
+
+    /// A JWK (RFC 7517). Keys for encryption (`"use": "enc"`) and curves ring cannot verify
+    /// (P-521) are refused.
+    fn from_jwk(value: &Value) -> Result<JwtKey, String> {
+        use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+        let jwk: Jwk = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+        if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
+            return Err("a key for encryption (\"use\": \"enc\")".into());
+        }
+        let family = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => KeyFamily::Rsa,
+            AlgorithmParameters::OctetKey(_) => KeyFamily::Hmac,
+            AlgorithmParameters::EllipticCurve(p) => match p.curve {
+                EllipticCurve::P256 => KeyFamily::EcP256,
+                EllipticCurve::P384 => KeyFamily::EcP384,
+                ref c => return Err(format!("unsupported curve {c:?}")),
+            },
+            AlgorithmParameters::OctetKeyPair(p) => match p.curve {
+                EllipticCurve::Ed25519 => KeyFamily::Ed25519,
+                ref c => return Err(format!("unsupported curve {c:?}")),
+            },
+        };
+        let alg = match jwk.common.key_algorithm {
+            None => None,
+            Some(a) => Some(
+                a.to_string()
+                    .parse::<jsonwebtoken::Algorithm>()
+                    .map_err(|_| format!("unsupported \"alg\" {a}"))?,
+            ),
+        };
+        if alg.is_some_and(|a| family_of(a) != Some(family)) {
+            return Err("its \"alg\" does not fit its key type".into());
+        }
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
+        Ok(JwtKey {
+            kid: jwk.common.key_id,
+            family,
+            alg,
+            key,
+        })
+    }
+}
+
+/// The family of keys an algorithm needs.
+fn family_of(alg: jsonwebtoken::Algorithm) -> Option<KeyFamily> {
+    use jsonwebtoken::Algorithm::*;
+    Some(match alg {
+        HS256 | HS384 | HS512 => KeyFamily::Hmac,
+        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => KeyFamily::Rsa,
+        ES256 => KeyFamily::EcP256,
+        ES384 => KeyFamily::EcP384,
+        EdDSA => KeyFamily::Ed25519,
+    })
+}
+
+/// `pgrest.jwt_secret`: a JWKS (`{"keys": [...]}`), a single JWK (`{"kty": ...}`), or an
+/// HS secret of at least 32 characters (base64 with `pgrest.jwt_secret_is_base64`). Keys of
+/// a JWKS that cannot verify signatures are skipped with a warning.
+pub fn parse_jwt_keys(
+    secret: &str,
+    is_base64: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<JwtKey>, String> {
+    if !secret.trim_start().starts_with('{') {
+        let bytes = crate::config::decode_secret(secret, is_base64)?;
+        return Ok(vec![JwtKey::hmac(&bytes)]);
+    }
+    let doc: Value = serde_json::from_str(secret)
+        .map_err(|e| format!("pgrest.jwt_secret is neither a secret nor valid JSON: {e}"))?;
+    let Some(keys) = doc.get("keys") else {
+        return JwtKey::from_jwk(&doc)
+            .map(|k| vec![k])
+            .map_err(|e| format!("pgrest.jwt_secret is not a usable JWK: {e}"));
+    };
+    let keys = keys
+        .as_array()
+        .ok_or("pgrest.jwt_secret: \"keys\" of a JWKS must be an array")?;
+    let mut out = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        match JwtKey::from_jwk(k) {
+            Ok(key) => out.push(key),
+            Err(e) => warnings.push(format!(
+                "pgrest.jwt_secret: key {i} of the JWKS is skipped: {e}"
+            )),
+        }
+    }
+    if out.is_empty() {
+        return Err("pgrest.jwt_secret: the JWKS has no usable key; JWTs are refused".into());
+    }
+    Ok(out)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthResult {
@@ -115,36 +251,52 @@ fn verify_token(cfg: &AppConfig, token: &[u8]) -> Result<Map<String, Value>, Jwt
         .get("alg")
         .and_then(Value::as_str)
         .ok_or(decode_err(BadCrypto))?;
-    let algorithm = match alg {
-        "HS256" => jsonwebtoken::Algorithm::HS256,
-        "HS384" => jsonwebtoken::Algorithm::HS384,
-        "HS512" => jsonwebtoken::Algorithm::HS512,
-        "none" => {
-            return Err(decode_err(BadAlgorithm(
-                "JWT is unsecured but expected 'alg' was not 'none'".into(),
-            )));
-        }
-        _ => {
-            return Err(decode_err(KeyError(
-                "None of the keys was able to decode the JWT".into(),
-            )))
-        }
+    let no_key = || {
+        decode_err(KeyError(
+            "None of the keys was able to decode the JWT".into(),
+        ))
     };
-    let secret = match &cfg.jwt_secret {
-        Ok(s) => s,
+    if alg == "none" {
+        return Err(decode_err(BadAlgorithm(
+            "JWT is unsecured but expected 'alg' was not 'none'".into(),
+        )));
+    }
+    let Some((algorithm, family)) = alg
+        .parse::<jsonwebtoken::Algorithm>()
+        .ok()
+        .and_then(|a| Some((a, family_of(a)?)))
+    else {
+        return Err(no_key());
+    };
+    let keys = match &cfg.jwt_secret {
+        Ok(k) => k,
         Err(_) => return Err(JwtError::SecretMissing),
     };
+    let kid = header.get("kid").and_then(Value::as_str);
     let signed_len = parts[0].len() + 1 + parts[1].len();
     let signature = std::str::from_utf8(parts[2]).map_err(|_| decode_err(BadCrypto))?;
-    let key = jsonwebtoken::DecodingKey::from_secret(secret);
-    match jsonwebtoken::crypto::verify(signature, &token[..signed_len], &key, algorithm) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(decode_err(KeyError(
-                "None of the keys was able to decode the JWT".into(),
-            )))
+    // Keys of the token's family (and `alg`, when the key names one); a `kid` in the token
+    // picks the key with that id, keys without an id are tried in order.
+    let mut verified = None;
+    let mut malformed = false;
+    for k in keys.iter().filter(|k| {
+        k.family == family
+            && k.alg.is_none_or(|a| a == algorithm)
+            && (k.kid.is_none() || kid.is_none() || k.kid.as_deref() == kid)
+    }) {
+        match jsonwebtoken::crypto::verify(signature, &token[..signed_len], &k.key, algorithm) {
+            Ok(true) => {
+                verified = Some(true);
+                break;
+            }
+            Ok(false) => verified = Some(false),
+            Err(_) => malformed = true,
         }
-        Err(_) => return Err(decode_err(BadCrypto)),
+    }
+    match verified {
+        Some(true) => {}
+        None if malformed => return Err(decode_err(BadCrypto)),
+        _ => return Err(no_key()),
     }
     let payload =
         base64_decode(parts[1]).ok_or(JwtError::Claims(JwtClaimsError::ParsingClaimsFailed))?;
@@ -212,7 +364,7 @@ mod tests {
     fn cfg() -> AppConfig {
         AppConfig {
             db_extra_search_path: vec![],
-            jwt_secret: Ok(SECRET.as_bytes().to_vec()),
+            jwt_secret: Ok(vec![JwtKey::hmac(SECRET.as_bytes())]),
             server_max_body_size: 1024,
             ..AppConfig::test_default()
         }

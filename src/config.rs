@@ -332,8 +332,9 @@ pub struct AppConfig {
     /// `-allow-override`: `Prefer: tx=` may choose.
     pub db_tx_allow_override: bool,
     pub db_pool_acquisition_timeout: Duration,
-    /// The HS256 key, or the reason there is none (logged once at load).
-    pub jwt_secret: Result<Vec<u8>, String>,
+    /// The keys tokens are verified with (an HS secret, a JWK or a JWKS), or the reason
+    /// there are none (logged once at load).
+    pub jwt_secret: Result<Vec<crate::auth::JwtKey>, String>,
     pub jwt_role_claim_key: Vec<ClaimPathItem>,
     pub jwt_aud: Option<String>,
     pub server_max_body_size: usize,
@@ -397,7 +398,7 @@ impl AppConfig {
         };
         let jwt_secret = match read_string(&JWT_SECRET) {
             None => Err("pgrest.jwt_secret is not set".to_string()),
-            Some(s) => decode_secret(&s, JWT_SECRET_IS_BASE64.get()),
+            Some(s) => crate::auth::parse_jwt_keys(&s, JWT_SECRET_IS_BASE64.get(), &mut warnings),
         };
         if let Err(e) = &jwt_secret {
             if read_string(&JWT_SECRET).is_some() {
@@ -498,7 +499,7 @@ impl AppConfig {
     }
 }
 
-fn decode_secret(secret: &str, is_base64: bool) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_secret(secret: &str, is_base64: bool) -> Result<Vec<u8>, String> {
     let bytes = if is_base64 {
         base64_decode(secret.as_bytes())
             .ok_or_else(|| "pgrest.jwt_secret is not valid base64".to_string())?
