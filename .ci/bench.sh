@@ -237,3 +237,41 @@ printf '%-58s %12s %12s %9s\n' "" "pgrest" "pgbench" "ratio"
 post_case post_one_row /bench_write "$ONE" "$(INSERT_SQL "$ONE")" 201
 post_case post_1000_rows /bench_write "$THOUSAND" "$(INSERT_SQL "$THOUSAND")" 201
 post_case rpc_bench_add /rpc/bench_add "$ADD" "$(CALL_SQL "[$ADD]")" 200
+
+# JWT: GET by key with an RS256 token (a JWKS of one RSA key generated here), with the JWT
+# cache (pgrest.jwt_cache_max_entries, default 1000) and without it.
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/rsa.pem" 2>/dev/null
+N=$(openssl rsa -in "$WORK/rsa.pem" -noout -modulus | sed 's/^Modulus=//' | perl -ne 'chomp; print pack("H*", $_)' | b64url)
+psql -c "ALTER SYSTEM SET pgrest.jwt_secret = '{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"bench\",\"alg\":\"RS256\",\"n\":\"$N\",\"e\":\"AQAB\"}]}'" >/dev/null
+psql -c "SELECT pg_reload_conf()" >/dev/null
+H=$(printf '{"alg":"RS256","typ":"JWT","kid":"bench"}' | b64url)
+P=$(printf '{"role":"web_anon","exp":%d}' $(($(date +%s) + 3600)) | b64url)
+S=$(printf '%s.%s' "$H" "$P" | openssl dgst -sha256 -sign "$WORK/rsa.pem" -binary | b64url)
+TOKEN="$H.$P.$S"
+cat >"$WORK/jwt.lua" <<EOF
+math.randomseed(os.time())
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+request = function()
+  return wrk.format("GET", "/todos?id=eq." .. math.random(1, $ROWS))
+end
+EOF
+jwt_case() {
+  local status rps
+  sleep 1 # the workers apply the reloaded settings
+  status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/todos?id=eq.1")
+  if [ "$status" != 200 ]; then
+    echo "bench: the RS256 token was answered $status" >&2
+    exit 1
+  fi
+  wrk -t"$THREADS" -c"$CLIENTS" -d2s -s "$WORK/jwt.lua" "http://127.0.0.1:$HTTP_PORT" >/dev/null 2>&1
+  wrk -t"$THREADS" -c"$CLIENTS" -d"${DURATION}s" -s "$WORK/jwt.lua" "http://127.0.0.1:$HTTP_PORT" >"$WORK/jwt-wrk.out" 2>&1
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/jwt-wrk.out")
+  printf '%-58s %12.0f\n' "$1" "$rps"
+}
+echo
+echo "JWT: GET /todos?id=eq.N with an RS256 token (one token, as a client reuses it)"
+printf '%-58s %12s\n' "" "req/s"
+jwt_case "with the JWT cache (pgrest.jwt_cache_max_entries = 1000)"
+psql -c "ALTER SYSTEM SET pgrest.jwt_cache_max_entries = 0" -c "SELECT pg_reload_conf()" >/dev/null
+jwt_case "without it (pgrest.jwt_cache_max_entries = 0)"

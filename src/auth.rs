@@ -205,7 +205,8 @@ pub fn authenticate(
     let claims = match authorization.and_then(bearer_token) {
         None => Map::new(),
         Some(token) => {
-            let claims = verify_token(cfg, token)?;
+            let claims = cached_verify(cfg, token)?;
+            // Time and audience are checked on every use, cached or not.
             validate_claims(cfg, &claims, now)?;
             claims
         }
@@ -216,6 +217,51 @@ pub fn authenticate(
         None => cfg.db_anon_role.clone().ok_or(JwtError::TokenRequired)?,
     };
     Ok(AuthResult { role, claims })
+}
+
+/// The verified tokens of this thread, oldest first out (`pgrest.jwt_cache_max_entries`).
+/// Only signature checks and decoding are cached; a failed token is never kept.
+#[derive(Default)]
+struct JwtCache {
+    keys_id: u64,
+    claims: std::collections::HashMap<Box<[u8]>, Map<String, Value>>,
+    order: std::collections::VecDeque<Box<[u8]>>,
+}
+
+thread_local! {
+    static JWT_CACHE: std::cell::RefCell<JwtCache> = std::cell::RefCell::new(JwtCache::default());
+}
+
+fn cached_verify(cfg: &AppConfig, token: &[u8]) -> Result<Map<String, Value>, JwtError> {
+    let max = cfg.jwt_cache_max_entries;
+    if max == 0 {
+        return verify_token(cfg, token);
+    }
+    JWT_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.keys_id != cfg.jwt_keys_id {
+            *cache = JwtCache {
+                keys_id: cfg.jwt_keys_id,
+                ..JwtCache::default()
+            };
+        }
+        if let Some(claims) = cache.claims.get(token) {
+            return Ok(claims.clone());
+        }
+        let claims = verify_token(cfg, token)?;
+        while cache.order.len() >= max {
+            match cache.order.pop_front() {
+                Some(old) => {
+                    cache.claims.remove(&old);
+                }
+                None => break,
+            }
+        }
+        let key: Box<[u8]> = token.into();
+        cache.order.push_back(key.clone());
+        cache.claims.insert(key, claims.clone());
+        Ok(claims)
+    })
 }
 
 fn lookup_claim<'a>(claims: &'a Map<String, Value>, path: &[ClaimPathItem]) -> Option<&'a Value> {
@@ -384,6 +430,46 @@ mod tests {
     }
 
     const NOW: i64 = 1_800_000_000;
+
+    #[test]
+    fn the_cache_verifies_once_and_checks_time_on_every_use() {
+        let mut c = cfg();
+        c.jwt_cache_max_entries = 2;
+        c.jwt_keys_id = 1;
+        let t = token(
+            jsonwebtoken::Algorithm::HS256,
+            SECRET,
+            json!({"role": "r", "exp": NOW + 10}),
+        );
+        assert_eq!(authenticate(&c, Some(&bearer(&t)), NOW).unwrap().role, "r");
+        assert_eq!(authenticate(&c, Some(&bearer(&t)), NOW).unwrap().role, "r");
+        // Cached, but expired by now.
+        assert_eq!(
+            authenticate(&c, Some(&bearer(&t)), NOW + 100),
+            Err(JwtError::Claims(JwtClaimsError::Expired))
+        );
+        // Other keys: the cached verification no longer counts.
+        let mut other = c.clone();
+        other.jwt_secret = Ok(vec![JwtKey::hmac(b"another secret of at least 32 bytes")]);
+        other.jwt_keys_id = 2;
+        assert!(matches!(
+            authenticate(&other, Some(&bearer(&t)), NOW),
+            Err(JwtError::Decode(_))
+        ));
+        // A bounded cache: more tokens than entries still verify.
+        for i in 0..5 {
+            let t = token(
+                jsonwebtoken::Algorithm::HS256,
+                SECRET,
+                json!({"role": format!("r{i}")}),
+            );
+            assert_eq!(
+                authenticate(&c, Some(&bearer(&t)), NOW).unwrap().role,
+                format!("r{i}")
+            );
+        }
+        JWT_CACHE.with(|cache| assert!(cache.borrow().claims.len() <= 2));
+    }
 
     #[test]
     fn no_token_is_anonymous() {

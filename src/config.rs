@@ -35,6 +35,7 @@ static JWT_SECRET_IS_BASE64: GucSetting<bool> = GucSetting::<bool>::new(false);
 static JWT_ROLE_CLAIM_KEY: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c".role"));
 static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static JWT_CACHE_MAX_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static SERVER_MAX_BODY_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10 * 1024 * 1024);
 static SERVER_CORS_ALLOWED_ORIGINS: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
@@ -162,11 +163,21 @@ pub fn define_gucs() {
     );
     GucRegistry::define_string_guc(
         c"pgrest.jwt_secret",
-        c"Secret (at least 32 characters) that HS256 JWTs are verified with.",
+        c"HS secret (at least 32 characters), JWK or JWKS that JWTs are verified with.",
         c"",
         &JWT_SECRET,
         reload(),
         GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.jwt_cache_max_entries",
+        c"Verified JWTs each worker keeps, so a repeated token is verified once (0: none).",
+        c"",
+        &JWT_CACHE_MAX_ENTRIES,
+        0,
+        1_000_000,
+        reload(),
+        none(),
     );
     GucRegistry::define_bool_guc(
         c"pgrest.jwt_secret_is_base64",
@@ -335,6 +346,10 @@ pub struct AppConfig {
     /// The keys tokens are verified with (an HS secret, a JWK or a JWKS), or the reason
     /// there are none (logged once at load).
     pub jwt_secret: Result<Vec<crate::auth::JwtKey>, String>,
+    /// Identifies the keys: cached verifications of other keys are void.
+    pub jwt_keys_id: u64,
+    /// Verified tokens kept per worker (`pgrest.jwt_cache_max_entries`).
+    pub jwt_cache_max_entries: usize,
     pub jwt_role_claim_key: Vec<ClaimPathItem>,
     pub jwt_aud: Option<String>,
     pub server_max_body_size: usize,
@@ -445,7 +460,14 @@ impl AppConfig {
             db_pool_acquisition_timeout: Duration::from_secs(
                 DB_POOL_ACQUISITION_TIMEOUT.get().max(1) as u64,
             ),
+            jwt_keys_id: {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (read_string(&JWT_SECRET), JWT_SECRET_IS_BASE64.get()).hash(&mut h);
+                h.finish()
+            },
             jwt_secret,
+            jwt_cache_max_entries: JWT_CACHE_MAX_ENTRIES.get().max(0) as usize,
             jwt_role_claim_key,
             jwt_aud: read_string(&JWT_AUD),
             server_max_body_size: SERVER_MAX_BODY_SIZE.get().max(0) as usize,
@@ -475,6 +497,8 @@ impl AppConfig {
             db_tx_allow_override: false,
             db_pool_acquisition_timeout: Duration::from_secs(10),
             jwt_secret: Err("unset".into()),
+            jwt_keys_id: 0,
+            jwt_cache_max_entries: 0,
             jwt_role_claim_key: vec![ClaimPathItem::Key("role".into())],
             jwt_aud: None,
             server_max_body_size: 1 << 20,
