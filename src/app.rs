@@ -129,13 +129,17 @@ impl App {
             }
             _ => (api.action.is_read_only(), Vec::new()),
         };
+        let started = std::time::Instant::now();
+        let mut planning = std::time::Duration::ZERO;
         let (plan, rs) = self
             .executor
             .transaction(read_only, |tx| {
                 set_request_settings(tx, req, &cache, &hoisted)?;
                 tx.arm_statement_timeout();
                 req.test_panic("plan");
+                let t = std::time::Instant::now();
                 let plan = plan::action_plan(api, cfg, &cache, &mut CatalogTypes)?;
+                planning = t.elapsed();
                 if let Some((schema, function)) = &cfg.db_pre_request {
                     tx.run(&query::pre_request_statement(schema.as_deref(), function))?;
                 }
@@ -160,8 +164,24 @@ impl App {
                 }
                 e
             })?;
+        let transaction = started.elapsed().saturating_sub(planning);
         req.test_panic("response");
-        finish(api, &plan, &rs)
+        let t = std::time::Instant::now();
+        let mut response = finish(api, &plan, &rs)?;
+        if cfg.server_timing_enabled {
+            // The HTTP thread puts jwt and parse in front (`http::add_server_timing`).
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+            response.headers.push((
+                "Server-Timing".into(),
+                format!(
+                    "plan;dur={:.1}, transaction;dur={:.1}, response;dur={:.1}",
+                    ms(planning),
+                    ms(transaction),
+                    ms(t.elapsed())
+                ),
+            ));
+        }
+        Ok(response)
     }
 
     /// The schema cache, reloaded first when DDL (or `pgrest.reload()`) changed the shared

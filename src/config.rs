@@ -44,6 +44,7 @@ static SERVER_HEAD_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30);
 static SERVER_MAX_HEAD_SIZE: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
 static SERVER_BODY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60);
 static SERVER_WRITE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30);
+static SERVER_TIMING_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DB_POOL_MAX_WAITING: GucSetting<i32> = GucSetting::<i32>::new(1024);
 static OPENAPI_MODE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"follow-privileges"));
@@ -261,6 +262,14 @@ pub fn define_gucs() {
         reload(),
         GucFlags::UNIT_S,
     );
+    GucRegistry::define_bool_guc(
+        c"pgrest.server_timing_enabled",
+        c"Whether responses carry a Server-Timing header (jwt, parse, plan, transaction, response).",
+        c"",
+        &SERVER_TIMING_ENABLED,
+        reload(),
+        none(),
+    );
     GucRegistry::define_int_guc(
         c"pgrest.server_write_timeout",
         c"Seconds a response write may make no progress before the connection is closed.",
@@ -359,6 +368,8 @@ pub struct AppConfig {
     pub server_max_head_size: usize,
     pub server_body_timeout: Duration,
     pub server_write_timeout: Duration,
+    /// `Server-Timing` on responses.
+    pub server_timing_enabled: bool,
     pub db_pool_max_waiting: usize,
     pub openapi_mode: OpenApiMode,
     pub openapi_server_proxy_uri: Option<String>,
@@ -478,6 +489,7 @@ impl AppConfig {
             server_max_head_size: SERVER_MAX_HEAD_SIZE.get().max(8192) as usize,
             server_body_timeout: secs(&SERVER_BODY_TIMEOUT),
             server_write_timeout: secs(&SERVER_WRITE_TIMEOUT),
+            server_timing_enabled: SERVER_TIMING_ENABLED.get(),
             db_pool_max_waiting: DB_POOL_MAX_WAITING.get().max(1) as usize,
             db_schemas,
             warnings,
@@ -508,6 +520,7 @@ impl AppConfig {
             server_max_head_size: 64 * 1024,
             server_body_timeout: Duration::from_secs(60),
             server_write_timeout: Duration::from_secs(30),
+            server_timing_enabled: false,
             db_pool_max_waiting: 1024,
             openapi_mode: OpenApiMode::FollowPrivileges,
             openapi_server_proxy_uri: None,

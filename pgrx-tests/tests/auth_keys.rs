@@ -241,3 +241,28 @@ fn a_single_jwk_is_a_key_too() {
     // An anonymous request is unaffected.
     assert_status(&c.get("/todos?limit=1"), 200);
 }
+
+#[test]
+fn cached_tokens_follow_new_keys() {
+    // A token verified once is cached; after the keys change (SIGHUP) it must be verified
+    // again, so a token of the old key is refused at once.
+    let c = Cluster::start("auth_jwt_cache", &[]);
+    let token = jwt(json!({"role": "web_user", "user_id": 42}));
+    for _ in 0..3 {
+        accepted(&c, &token);
+    }
+    c.set_conf(
+        "pgrest.jwt_secret",
+        "a-completely-different-secret-of-32+-chars",
+    );
+    c.reload();
+    let r = role_of(&c, &token);
+    assert_error_message(&r, 401, "PGRST301", "No suitable key or wrong key type");
+    // With the cache off, tokens still verify.
+    c.set_conf("pgrest.jwt_cache_max_entries", "0");
+    c.reset_conf("pgrest.jwt_secret");
+    c.reload();
+    for _ in 0..3 {
+        accepted(&c, &token);
+    }
+}

@@ -746,3 +746,43 @@ fn allow_lists_only_methods_that_are_served() {
     assert_status(&r, 200);
     assert_header(&r, "Allow", "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE");
 }
+
+#[test]
+fn server_timing_reports_each_stage_when_enabled() {
+    let c = Cluster::shared_with("server_timing", &[("pgrest.server_timing_enabled", "on")]);
+    let stages = ["jwt", "parse", "plan", "transaction", "response"];
+    let check = |r: &Response| {
+        let header = r
+            .header("Server-Timing")
+            .unwrap_or_else(|| panic!("no Server-Timing: {}", r.describe()));
+        let names: Vec<&str> = header
+            .split(", ")
+            .map(|m| {
+                let (name, dur) = m.split_once(";dur=").expect("name;dur=ms");
+                let ms: f64 = dur.parse().expect("a number of milliseconds");
+                assert!(ms >= 0.0 && dur.split_once('.').is_some_and(|(_, f)| f.len() == 1));
+                name
+            })
+            .collect();
+        assert_eq!(names, stages, "{header}");
+    };
+    check(&c.get("/todos?id=eq.1"));
+    check(&c.get_with(
+        "/todos?id=eq.1",
+        &[(
+            "Authorization",
+            &bearer(&jwt(json!({"role": "web_user", "user_id": 1}))),
+        )],
+    ));
+    check(&c.post_json(
+        "/sv_items",
+        &json!({"id": 950, "name": "t"}),
+        &[("Prefer", "tx=rollback")],
+    ));
+    check(&c.get("/rpc/fn_add?a=1&b=2"));
+    // Off by default.
+    assert!(cluster()
+        .get("/todos?id=eq.1")
+        .header("Server-Timing")
+        .is_none());
+}

@@ -740,7 +740,9 @@ async fn process(
         .headers
         .get(hyper::header::AUTHORIZATION)
         .map(|v| v.as_bytes());
+    let jwt_started = Instant::now();
     let auth = auth::authenticate(&cfg, authorization, now_secs())?;
+    let jwt = jwt_started.elapsed();
     let content_length = head
         .headers
         .get(hyper::header::CONTENT_LENGTH)
@@ -765,9 +767,30 @@ async fn process(
         headers,
         body,
     };
+    let parse_started = Instant::now();
     let request = parse(&cfg, &parts, auth)?;
+    let parsing = parse_started.elapsed();
     request.test_panic("http");
-    execute(shared, &cfg, parts, request, read_at, client).await
+    let mut response = execute(shared, &cfg, parts, request, read_at, client).await?;
+    if cfg.server_timing_enabled {
+        add_server_timing(&mut response, jwt, parsing);
+    }
+    Ok(response)
+}
+
+/// Puts `jwt` and `parse` in front of the main thread's `Server-Timing` (plan, transaction,
+/// response), as PostgREST orders them, in milliseconds.
+fn add_server_timing(response: &mut HttpResponse, jwt: Duration, parsing: Duration) {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let ours = format!("jwt;dur={:.1}, parse;dur={:.1}", ms(jwt), ms(parsing));
+    match response
+        .headers
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case("server-timing"))
+    {
+        Some((_, v)) => *v = format!("{ours}, {v}"),
+        None => response.headers.push(("Server-Timing".into(), ours)),
+    }
 }
 
 /// Places the request in the pool and waits for its response. The acquisition timeout
