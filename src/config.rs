@@ -45,6 +45,7 @@ static SERVER_MAX_HEAD_SIZE: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024)
 static SERVER_BODY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60);
 static SERVER_WRITE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30);
 static SERVER_TIMING_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
+static DB_AGGREGATES_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DB_POOL_MAX_WAITING: GucSetting<i32> = GucSetting::<i32>::new(1024);
 static OPENAPI_MODE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"follow-privileges"));
@@ -263,6 +264,14 @@ pub fn define_gucs() {
         GucFlags::UNIT_S,
     );
     GucRegistry::define_bool_guc(
+        c"pgrest.db_aggregates_enabled",
+        c"Whether select may use count(), sum(), avg(), min() and max().",
+        c"",
+        &DB_AGGREGATES_ENABLED,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_bool_guc(
         c"pgrest.server_timing_enabled",
         c"Whether responses carry a Server-Timing header (jwt, parse, plan, transaction, response).",
         c"",
@@ -370,6 +379,8 @@ pub struct AppConfig {
     pub server_write_timeout: Duration,
     /// `Server-Timing` on responses.
     pub server_timing_enabled: bool,
+    /// Aggregates in `select` (PGRST123 otherwise).
+    pub db_aggregates_enabled: bool,
     pub db_pool_max_waiting: usize,
     pub openapi_mode: OpenApiMode,
     pub openapi_server_proxy_uri: Option<String>,
@@ -490,6 +501,7 @@ impl AppConfig {
             server_body_timeout: secs(&SERVER_BODY_TIMEOUT),
             server_write_timeout: secs(&SERVER_WRITE_TIMEOUT),
             server_timing_enabled: SERVER_TIMING_ENABLED.get(),
+            db_aggregates_enabled: DB_AGGREGATES_ENABLED.get(),
             db_pool_max_waiting: DB_POOL_MAX_WAITING.get().max(1) as usize,
             db_schemas,
             warnings,
@@ -521,6 +533,7 @@ impl AppConfig {
             server_body_timeout: Duration::from_secs(60),
             server_write_timeout: Duration::from_secs(30),
             server_timing_enabled: false,
+            db_aggregates_enabled: false,
             db_pool_max_waiting: 1024,
             openapi_mode: OpenApiMode::FollowPrivileges,
             openapi_server_proxy_uri: None,

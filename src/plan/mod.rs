@@ -120,6 +120,11 @@ pub struct SelectField {
     pub field: CoercibleField,
     pub cast: Option<TypeRef>,
     pub alias: Option<String>,
+    /// `amount.sum()`, `count()` (`pgrest.db_aggregates_enabled`): the other fields of the
+    /// level group the rows.
+    pub aggregate: Option<crate::api_request::types::AggregateFunction>,
+    /// `amount.sum()::text`: the cast of the aggregate's result.
+    pub aggregate_cast: Option<TypeRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -285,22 +285,30 @@ impl Planner<'_> {
             match item {
                 SelectItem::Field {
                     aggregate: Some(_), ..
-                } => return Err(ApiRequestError::AggregatesNotAllowed.into()),
+                } if !self.cfg.db_aggregates_enabled => {
+                    return Err(ApiRequestError::AggregatesNotAllowed.into())
+                }
                 SelectItem::Field {
                     field,
                     cast,
                     alias,
-                    aggregate: None,
-                    aggregate_cast: _,
+                    aggregate,
+                    aggregate_cast,
                 } => {
                     let cf = resolve_field(self.cache, table, field);
                     let cast = cast.as_deref().map(|c| self.types.resolve(c)).transpose()?;
+                    let aggregate_cast = aggregate_cast
+                        .as_deref()
+                        .map(|c| self.types.resolve(c))
+                        .transpose()?;
                     // A JSON path without an alias is named after its last key (PostgREST's addAliases).
                     let alias = alias.clone().or_else(|| json_path_alias(field));
                     plan.select.push(SelectField {
                         field: cf,
                         cast,
                         alias,
+                        aggregate: *aggregate,
+                        aggregate_cast,
                     });
                 }
                 SelectItem::Relation {
@@ -344,6 +352,8 @@ impl Planner<'_> {
                 field: resolve_field(self.cache, table, &Field::new("*")),
                 cast: None,
                 alias: None,
+                aggregate: None,
+                aggregate_cast: None,
             });
         }
         Ok(plan)
@@ -364,6 +374,10 @@ impl Planner<'_> {
             .table(&rel.foreign_schema, &rel.foreign_table)
             .ok_or_else(|| self.no_rel(&parent.name, written, hint))?;
         let mut plan = self.node(child, children, depth)?;
+        // PostgREST lifts a spread's aggregates to the parent's grouping; pgrest does not yet.
+        if spread && plan.select.iter().any(|s| s.aggregate.is_some()) {
+            return Err(ApiRequestError::AggregatesNotAllowed.into());
+        }
         let name = alias.as_deref().unwrap_or(written);
         let agg_alias = format!("{}_{name}_{depth}", rel.table);
         let link = match &rel.cardinality {
@@ -551,6 +565,7 @@ fn expand_star(plan: &mut ReadPlan, table: &Table) {
     if !plan.select.iter().any(|s| s.field.kind == FieldKind::Star) {
         return;
     }
+    // (Spreads have no aggregates, so no `count()` is expanded here.)
     let mut select = Vec::new();
     for s in plan.select.drain(..) {
         if s.field.kind == FieldKind::Star {
@@ -564,6 +579,8 @@ fn expand_star(plan: &mut ReadPlan, table: &Table) {
                 },
                 cast: None,
                 alias: None,
+                aggregate: None,
+                aggregate_cast: None,
             }));
         } else {
             select.push(s);

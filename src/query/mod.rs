@@ -11,8 +11,8 @@ pub mod sql;
 use crate::api_request::preferences::PreferResolution;
 use crate::api_request::range::Range;
 use crate::api_request::types::{
-    FtsOperator, IsVal, JsonOperand, JsonOperation, LogicOperator, OpQuantifier, Operation,
-    OrderDirection, OrderNulls, QuantOperator, SimpleOperator,
+    AggregateFunction, FtsOperator, IsVal, JsonOperand, JsonOperation, LogicOperator, OpQuantifier,
+    Operation, OrderDirection, OrderNulls, QuantOperator, SimpleOperator,
 };
 use crate::plan::call::{ArgValue, CallArgs, CallParam, CallPlan, Returns};
 use crate::plan::{
@@ -371,16 +371,79 @@ impl Separator {
 }
 
 fn select_field(b: &mut SqlBuilder, q: Qualifier, s: &SelectField) {
-    match &s.cast {
+    let cast_field = |b: &mut SqlBuilder| match &s.cast {
         Some(t) => {
             b.push("CAST(");
             field(b, q, &s.field);
             b.push(" AS ").qualified(&t.schema, &t.name).push(")");
         }
         None => field(b, q, &s.field),
+    };
+    match s.aggregate {
+        None => cast_field(b),
+        Some(agg) => {
+            if s.aggregate_cast.is_some() {
+                b.push("CAST(");
+            }
+            b.push(match agg {
+                AggregateFunction::Sum => "SUM(",
+                AggregateFunction::Avg => "AVG(",
+                AggregateFunction::Max => "MAX(",
+                AggregateFunction::Min => "MIN(",
+                AggregateFunction::Count => "COUNT(",
+            });
+            // `count()`: every row, also one whose columns are all NULL.
+            if s.field.kind == FieldKind::Star {
+                b.push("*");
+            } else {
+                cast_field(b);
+            }
+            b.push(")");
+            if let Some(t) = &s.aggregate_cast {
+                b.push(" AS ").qualified(&t.schema, &t.name).push(")");
+            }
+        }
     }
     if let Some(a) = &s.alias {
         b.push(" AS ").ident(a);
+    }
+}
+
+/// `GROUP BY` the fields of a level that has aggregates: its other fields (by alias when
+/// they have one) and its embeds' columns, as PostgREST's `groupF`.
+fn group_by(b: &mut SqlBuilder, plan: &ReadPlan) {
+    if plan.select.iter().all(|s| s.aggregate.is_none()) {
+        return;
+    }
+    let q = plan_qualifier(plan);
+    let mut sep = Separator(false);
+    let mut term = |b: &mut SqlBuilder| {
+        b.push(if sep.0 { ", " } else { " GROUP BY " });
+        sep.0 = true;
+    };
+    for s in plan.select.iter().filter(|s| s.aggregate.is_none()) {
+        term(b);
+        match &s.alias {
+            Some(a) => {
+                b.ident(a);
+            }
+            None => field(b, q, &s.field),
+        }
+    }
+    for e in &plan.embeds {
+        match &e.shape {
+            EmbedShape::Empty => {}
+            EmbedShape::Json => {
+                term(b);
+                b.ident(e.name());
+            }
+            EmbedShape::Spread(fields) => {
+                for f in fields {
+                    term(b);
+                    b.ident(f);
+                }
+            }
+        }
     }
 }
 
@@ -574,6 +637,7 @@ fn read_query(
     let mut conds = Conditions::new();
     conditions(b, q, &plan.filters, NullEmbeds::Joined, &mut conds);
     link_conditions(b, q, parent, &mut conds);
+    group_by(b, plan);
     order_by(b, q, &plan.order);
     limit_offset(b, &plan.range);
 }

@@ -747,3 +747,45 @@ mod upserts {
         assert_eq!(s.params[0], "id");
     }
 }
+
+mod aggregates {
+    use super::*;
+
+    fn sql(url: &str) -> Statement {
+        let mut c = cfg();
+        c.db_aggregates_enabled = true;
+        match plan_with(&c, "GET", url, &[], "").unwrap() {
+            ActionPlan::Read {
+                read,
+                aggregate,
+                count,
+                max_rows,
+                ..
+            } => read_statement(&read, aggregate, count, max_rows),
+            other => panic!("not a read: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn aggregates_group_by_the_other_fields() {
+        let s = sql("/todos?select=done,n:count(),id.max()::text,task.count()&order=done");
+        assert!(
+            s.sql.starts_with(
+                "WITH pgrst_source AS (SELECT \"api\".\"todos\".\"done\", COUNT(*) AS \"n\", \
+                 CAST(MAX(\"api\".\"todos\".\"id\") AS \"pg_catalog\".\"text\"), \
+                 COUNT(\"api\".\"todos\".\"task\") FROM \"api\".\"todos\" GROUP BY \
+                 \"api\".\"todos\".\"done\" ORDER BY \"api\".\"todos\".\"done\")"
+            ),
+            "{}",
+            s.sql
+        );
+        // Aliased fields group by their alias; only aggregates: no GROUP BY.
+        let s = sql("/todos?select=d:done,id.sum()");
+        assert!(s.sql.contains(" GROUP BY \"d\")"), "{}", s.sql);
+        let s = sql("/todos?select=id.avg()");
+        assert!(!s.sql.contains("GROUP BY"), "{}", s.sql);
+        // Disabled: PGRST123.
+        let e = plan_with(&cfg(), "GET", "/todos?select=count()", &[], "").unwrap_err();
+        assert_eq!((e.code(), e.status()), ("PGRST123".to_string(), 400));
+    }
+}
