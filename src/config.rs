@@ -46,6 +46,7 @@ static SERVER_BODY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60);
 static SERVER_WRITE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30);
 static SERVER_TIMING_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DB_AGGREGATES_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
+static SERVER_COMPRESSION: GucSetting<bool> = GucSetting::<bool>::new(true);
 static DB_POOL_MAX_WAITING: GucSetting<i32> = GucSetting::<i32>::new(1024);
 static OPENAPI_MODE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"follow-privileges"));
@@ -272,6 +273,14 @@ pub fn define_gucs() {
         none(),
     );
     GucRegistry::define_bool_guc(
+        c"pgrest.server_compression",
+        c"Whether responses of 1 kB and more are gzipped for clients that accept it.",
+        c"",
+        &SERVER_COMPRESSION,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_bool_guc(
         c"pgrest.server_timing_enabled",
         c"Whether responses carry a Server-Timing header (jwt, parse, plan, transaction, response).",
         c"",
@@ -381,6 +390,8 @@ pub struct AppConfig {
     pub server_timing_enabled: bool,
     /// Aggregates in `select` (PGRST123 otherwise).
     pub db_aggregates_enabled: bool,
+    /// gzip for clients that accept it.
+    pub server_compression: bool,
     pub db_pool_max_waiting: usize,
     pub openapi_mode: OpenApiMode,
     pub openapi_server_proxy_uri: Option<String>,
@@ -502,6 +513,7 @@ impl AppConfig {
             server_write_timeout: secs(&SERVER_WRITE_TIMEOUT),
             server_timing_enabled: SERVER_TIMING_ENABLED.get(),
             db_aggregates_enabled: DB_AGGREGATES_ENABLED.get(),
+            server_compression: SERVER_COMPRESSION.get(),
             db_pool_max_waiting: DB_POOL_MAX_WAITING.get().max(1) as usize,
             db_schemas,
             warnings,
@@ -534,6 +546,7 @@ impl AppConfig {
             server_write_timeout: Duration::from_secs(30),
             server_timing_enabled: false,
             db_aggregates_enabled: false,
+            server_compression: true,
             db_pool_max_waiting: 1024,
             openapi_mode: OpenApiMode::FollowPrivileges,
             openapi_server_proxy_uri: None,

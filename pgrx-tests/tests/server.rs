@@ -786,3 +786,45 @@ fn server_timing_reports_each_stage_when_enabled() {
         .header("Server-Timing")
         .is_none());
 }
+
+#[test]
+fn etags_answer_304_and_big_bodies_are_gzipped() {
+    // Beyond PostgREST (#1176): conditional GETs and compression.
+    let c = cluster();
+    let r = c.get("/todos?order=id");
+    assert_status(&r, 200);
+    let tag = r.header("ETag").expect("an ETag").to_string();
+    // The same answer from any worker has the same tag.
+    for _ in 0..8 {
+        assert_eq!(c.get("/todos?order=id").header("ETag"), Some(tag.as_str()));
+    }
+    let r = c.get_with("/todos?order=id", &[("If-None-Match", &tag)]);
+    assert_status(&r, 304);
+    assert!(r.body.is_empty());
+    assert_header(&r, "ETag", &tag);
+    // Another answer, another tag: the client gets the body.
+    let r = c.get_with("/todos?order=id.desc", &[("If-None-Match", &tag)]);
+    assert_status(&r, 200);
+    assert_ne!(r.header("ETag"), Some(tag.as_str()));
+    // Writes and errors carry none.
+    assert!(c.get("/nope").header("ETag").is_none());
+
+    // gzip for a body of 1 kB and more when the client accepts it.
+    let plain = c.get("/kitchen_sink?select=*,a:name,b:name,c:name");
+    assert!(plain.body.len() >= 1024, "{}", plain.body.len());
+    assert!(plain.header("Content-Encoding").is_none());
+    let r = c.get_with(
+        "/kitchen_sink?select=*,a:name,b:name,c:name",
+        &[("Accept-Encoding", "gzip, deflate")],
+    );
+    assert_header(&r, "Content-Encoding", "gzip");
+    assert!(r.header("Vary").unwrap_or("").contains("Accept-Encoding"));
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&r.body[..]), &mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, plain.body);
+    assert!(r.body.len() < plain.body.len());
+    // Small bodies stay as they are.
+    let r = c.get_with("/todos?id=eq.1", &[("Accept-Encoding", "gzip")]);
+    assert!(r.header("Content-Encoding").is_none());
+}

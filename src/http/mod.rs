@@ -14,6 +14,7 @@
 //! statement still running after [`SHUTDOWN_GRACE`] is cancelled), closes idle keep-alive
 //! connections and returns.
 
+mod caching;
 pub(crate) mod forward;
 pub(crate) mod io;
 pub(crate) mod normalize;
@@ -1066,12 +1067,23 @@ async fn handle(
 ) -> hyper::Response<Full<Bytes>> {
     let cfg = shared.config();
     let is_head = req.method() == hyper::Method::HEAD;
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let conditions = caching::Conditions {
+        get: req.method() == hyper::Method::GET,
+        if_none_match: header(hyper::header::IF_NONE_MATCH),
+        accept_encoding: header(hyper::header::ACCEPT_ENCODING),
+    };
     let origin = req
         .headers()
         .get(hyper::header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut response = match preflight(&cfg, &req) {
+    let response = match preflight(&cfg, &req) {
         Some(r) => r,
         None => match io::CatchUnwind(process(shared, cfg.clone(), req, client)).await {
             Ok(Ok(r)) => r,
@@ -1083,6 +1095,7 @@ async fn handle(
             }
         },
     };
+    let mut response = caching::apply(response, &conditions, cfg.server_compression);
     if let Some((allow, credentials)) = origin.as_deref().and_then(|o| allowed_origin(&cfg, o)) {
         if response.header("Access-Control-Allow-Origin").is_none() {
             response
