@@ -368,6 +368,20 @@ fn run_plan(
     cache: &SchemaCache,
     plan: ActionPlan,
 ) -> Result<(ActionPlan, ResultSet), Error> {
+    if let Some(MediaType::VndPlan {
+        format, options, ..
+    }) = plan.media()
+    {
+        let body = match main_statement(&plan) {
+            Some(stmt) => tx.explain(&stmt, *format, options)?,
+            None => Vec::new(),
+        };
+        let rs = ResultSet {
+            body: Some(body),
+            ..ResultSet::default()
+        };
+        return Ok((plan, rs));
+    }
     let rs = match &plan {
         ActionPlan::OpenApi {
             schema,
@@ -506,6 +520,38 @@ fn run_plan(
         ActionPlan::Info { .. } => ResultSet::default(),
     };
     Ok((plan, rs))
+}
+
+/// The one statement of a read, write or call (what `vnd.pgrst.plan` explains).
+fn main_statement(plan: &ActionPlan) -> Option<query::sql::Statement> {
+    match plan {
+        ActionPlan::Read {
+            read,
+            aggregate,
+            count,
+            max_rows,
+            ..
+        } => Some(query::read_statement(read, *aggregate, *count, *max_rows)),
+        ActionPlan::Mutate {
+            mutate,
+            read,
+            aggregate,
+            ..
+        } => Some(query::mutate_statement(mutate, read, *aggregate)),
+        ActionPlan::Call {
+            call,
+            read,
+            aggregate,
+            count,
+            max_rows,
+            ..
+        } => Some(query::call_statement(
+            call, read, *aggregate, *count, *max_rows,
+        )),
+        ActionPlan::OpenApi { .. } | ActionPlan::Info { .. } | ActionPlan::RelationInfo { .. } => {
+            None
+        }
+    }
 }
 
 /// The total a read reports: the statement counts exactly (and `estimated` below

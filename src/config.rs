@@ -47,6 +47,7 @@ static SERVER_WRITE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30);
 static SERVER_TIMING_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DB_AGGREGATES_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static SERVER_COMPRESSION: GucSetting<bool> = GucSetting::<bool>::new(true);
+static DB_PLAN_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DB_POOL_MAX_WAITING: GucSetting<i32> = GucSetting::<i32>::new(1024);
 static OPENAPI_MODE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"follow-privileges"));
@@ -273,6 +274,14 @@ pub fn define_gucs() {
         none(),
     );
     GucRegistry::define_bool_guc(
+        c"pgrest.db_plan_enabled",
+        c"Whether Accept: application/vnd.pgrst.plan answers the EXPLAIN of the request's statement.",
+        c"",
+        &DB_PLAN_ENABLED,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_bool_guc(
         c"pgrest.server_compression",
         c"Whether responses of 1 kB and more are gzipped for clients that accept it.",
         c"",
@@ -392,6 +401,8 @@ pub struct AppConfig {
     pub db_aggregates_enabled: bool,
     /// gzip for clients that accept it.
     pub server_compression: bool,
+    /// `Accept: application/vnd.pgrst.plan` (EXPLAIN).
+    pub db_plan_enabled: bool,
     pub db_pool_max_waiting: usize,
     pub openapi_mode: OpenApiMode,
     pub openapi_server_proxy_uri: Option<String>,
@@ -514,6 +525,7 @@ impl AppConfig {
             server_timing_enabled: SERVER_TIMING_ENABLED.get(),
             db_aggregates_enabled: DB_AGGREGATES_ENABLED.get(),
             server_compression: SERVER_COMPRESSION.get(),
+            db_plan_enabled: DB_PLAN_ENABLED.get(),
             db_pool_max_waiting: DB_POOL_MAX_WAITING.get().max(1) as usize,
             db_schemas,
             warnings,
@@ -547,6 +559,7 @@ impl AppConfig {
             server_timing_enabled: false,
             db_aggregates_enabled: false,
             server_compression: true,
+            db_plan_enabled: false,
             db_pool_max_waiting: 1024,
             openapi_mode: OpenApiMode::FollowPrivileges,
             openapi_server_proxy_uri: None,

@@ -500,6 +500,55 @@ impl Tx<'_> {
             .map(|r| r as i64))
     }
 
+    /// `EXPLAIN` of a statement (`Accept: application/vnd.pgrst.plan`): the JSON document, or
+    /// the text plan's lines joined. With `analyze` the statement runs.
+    pub fn explain(
+        &mut self,
+        stmt: &Statement,
+        format: crate::api_request::media_type::PlanFormat,
+        options: &[crate::api_request::media_type::PlanOption],
+    ) -> Result<Vec<u8>, Error> {
+        use crate::api_request::media_type::{PlanFormat, PlanOption};
+        let mut sql = String::from(match format {
+            PlanFormat::Json => "EXPLAIN (FORMAT JSON",
+            PlanFormat::Text => "EXPLAIN (FORMAT TEXT",
+        });
+        for o in PlanOption::ALL.iter().filter(|o| options.contains(o)) {
+            sql.push_str(match o {
+                PlanOption::Analyze => ", ANALYZE",
+                PlanOption::Verbose => ", VERBOSE",
+                PlanOption::Settings => ", SETTINGS",
+                PlanOption::Buffers => ", BUFFERS",
+                PlanOption::Wal => ", WAL",
+            });
+        }
+        sql.push_str(") ");
+        sql.push_str(&stmt.sql);
+        let explain = Statement {
+            sql,
+            params: stmt.params.clone(),
+        };
+        // A utility statement: SPI refuses it in read-only mode, though the transaction
+        // stays read-only (so ANALYZE of a GET still cannot write).
+        self.execute(&explain, false)?;
+        let mut out: Vec<u8> = Vec::new();
+        unsafe {
+            if !pg_sys::SPI_tuptable.is_null() {
+                let table = &*pg_sys::SPI_tuptable;
+                for i in 0..pg_sys::SPI_processed as usize {
+                    let tuple = *table.vals.add(i);
+                    if i > 0 {
+                        out.push(b'\n');
+                    }
+                    if let Some(text) = self.column_text(tuple, table.tupdesc, 1) {
+                        out.extend_from_slice(&text);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Makes deferred constraints fire now, so a rolled-back request still reports them.
     pub fn set_constraints_immediate(&mut self) -> Result<(), Error> {
         self.run(&Statement {

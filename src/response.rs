@@ -190,6 +190,19 @@ pub(crate) fn action_response(
     rs: &ResultSet,
 ) -> Result<ActionResponse, Error> {
     let mut headers: Vec<Header> = Vec::new();
+    if let Some(media @ crate::api_request::media_type::MediaType::VndPlan { .. }) = plan.media() {
+        // The EXPLAIN of the statement, as PostgREST answers `vnd.pgrst.plan`.
+        headers.push(("Content-Type".into(), media.content_type()));
+        let (status, headers, dropped) = override_status_headers(rs, 200, headers)?;
+        return Ok((
+            HttpResponse {
+                status,
+                headers,
+                body: rs.body.clone().unwrap_or_default(),
+            },
+            dropped,
+        ));
+    }
     let (status, body) = match plan {
         ActionPlan::RelationInfo { .. } => {
             return Err(Error::Internal(

@@ -662,8 +662,15 @@ fn comparable_headers(r: &Response) -> Vec<(String, String)> {
         .headers
         .iter()
         .filter(|(k, _)| {
-            !["date", "content-length", "transfer-encoding", "connection"]
-                .contains(&k.to_ascii_lowercase().as_str())
+            // HEAD has no ETag: it is computed from the body (RFC 9110 §9.3.2 allows that).
+            ![
+                "date",
+                "content-length",
+                "transfer-encoding",
+                "connection",
+                "etag",
+            ]
+            .contains(&k.to_ascii_lowercase().as_str())
         })
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
         .collect();

@@ -820,8 +820,11 @@ fn etags_answer_304_and_big_bodies_are_gzipped() {
     assert_header(&r, "Content-Encoding", "gzip");
     assert!(r.header("Vary").unwrap_or("").contains("Accept-Encoding"));
     let mut unzipped = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&r.body[..]), &mut unzipped)
-        .unwrap();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&r.body[..]),
+        &mut unzipped,
+    )
+    .unwrap();
     assert_eq!(unzipped, plain.body);
     assert!(r.body.len() < plain.body.len());
     // Small bodies stay as they are.

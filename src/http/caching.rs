@@ -12,6 +12,8 @@ const GZIP_MIN_BYTES: usize = 1024;
 /// What the request said about caching and encodings.
 pub(crate) struct Conditions {
     pub get: bool,
+    /// HEAD answers GET's headers without the body.
+    pub head: bool,
     pub if_none_match: Option<String>,
     pub accept_encoding: Option<String>,
 }
@@ -22,7 +24,8 @@ pub(crate) fn apply(mut r: HttpResponse, c: &Conditions, compress: bool) -> Http
     let gzip = compress
         && r.body.len() >= GZIP_MIN_BYTES
         && c.accept_encoding.as_deref().is_some_and(accepts_gzip);
-    if compress && r.body.len() >= GZIP_MIN_BYTES {
+    // Every answer that has (or, for HEAD, would have) a body may come in either encoding.
+    if compress && matches!(r.status, 200 | 201 | 206) && (c.head || !r.body.is_empty()) {
         add_vary(&mut r, "Accept-Encoding");
     }
     if c.get && matches!(r.status, 200 | 206) {
@@ -147,6 +150,7 @@ mod tests {
     fn get(inm: Option<&str>, ae: Option<&str>) -> Conditions {
         Conditions {
             get: true,
+            head: false,
             if_none_match: inm.map(str::to_string),
             accept_encoding: ae.map(str::to_string),
         }
@@ -179,7 +183,10 @@ mod tests {
             assert_eq!(r.status, 304, "{inm}");
             assert!(r.body.is_empty());
             assert_eq!(r.header("ETag"), Some(tag.as_str()));
-            assert_eq!(r.header("Vary"), Some("Accept, Prefer, Range"));
+            assert_eq!(
+                r.header("Vary"),
+                Some("Accept, Prefer, Range, Accept-Encoding")
+            );
             assert_eq!(r.header("Content-Type"), None);
         }
         assert_eq!(
@@ -195,6 +202,29 @@ mod tests {
             ..get(Some("*"), None)
         };
         assert_eq!(apply(ok("[1]"), &post, true).status, 200);
+        // Without a body (OPTIONS, 204), nothing varies by encoding; HEAD does.
+        let empty = |status| HttpResponse {
+            status,
+            body: Vec::new(),
+            ..ok("")
+        };
+        assert_eq!(
+            apply(empty(200), &get(None, None), true).header("Vary"),
+            Some("Accept, Prefer, Range")
+        );
+        let head = Conditions {
+            get: false,
+            head: true,
+            ..get(None, None)
+        };
+        assert_eq!(
+            apply(empty(200), &head, true).header("Vary"),
+            Some("Accept, Prefer, Range, Accept-Encoding")
+        );
+        assert_eq!(
+            apply(ok("[1]"), &get(None, None), false).header("Vary"),
+            Some("Accept, Prefer, Range")
+        );
     }
 
     #[test]

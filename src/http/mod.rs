@@ -1075,6 +1075,7 @@ async fn handle(
     };
     let conditions = caching::Conditions {
         get: req.method() == hyper::Method::GET,
+        head: is_head,
         if_none_match: header(hyper::header::IF_NONE_MATCH),
         accept_encoding: header(hyper::header::ACCEPT_ENCODING),
     };

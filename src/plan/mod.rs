@@ -361,7 +361,7 @@ pub fn action_plan(
             let table = find_table(cache, &api.schema, relation)?;
             let mut read = read::read_plan(api, cfg, table, cache, types, Source::Relation)?;
             restrict_ranges(&mut read, cfg.db_max_rows);
-            let (aggregate, media) = negotiate(api, !*headers_only)?;
+            let (aggregate, media) = negotiate(api, cfg, !*headers_only)?;
             check_preferences(&api.preferences)?;
             Ok(ActionPlan::Read {
                 read,
@@ -382,7 +382,7 @@ pub fn action_plan(
             let mutate = mutate_plan(*mutation, api, table, &read, filters)?;
             check_preferences(&api.preferences)?;
             let representation = api.preferences.representation == Some(PreferRepresentation::Full);
-            let (aggregate, media) = negotiate(api, representation)?;
+            let (aggregate, media) = negotiate(api, cfg, representation)?;
             // The representation reads what the mutation returned; the mutation already applied the filters.
             read.range = Range::ALL;
             Ok(ActionPlan::Mutate {
@@ -415,7 +415,7 @@ pub fn action_plan(
             let mut read = read::read_plan(api, cfg, &table, cache, types, Source::Call)?;
             restrict_ranges(&mut read, cfg.db_max_rows);
             let headers_only = *method == InvokeMethod::Read { headers_only: true };
-            let (aggregate, media) = negotiate(api, !headers_only)?;
+            let (aggregate, media) = negotiate(api, cfg, !headers_only)?;
             check_preferences(&api.preferences)?;
             let call = call::call_plan(api, routine);
             // max-affected counts rows, so it needs a function that returns a set of them.
@@ -579,8 +579,43 @@ fn restrict_ranges(plan: &mut ReadPlan, max_rows: Option<i64>) {
 }
 
 /// Picks the first acceptable media type in the client's order (PostgREST's negotiateContent).
-fn negotiate(api: &ApiRequest, with_body: bool) -> Result<(Aggregate, MediaType), Error> {
-    let pick = api.accept.iter().find_map(|mt| match mt {
+fn negotiate(
+    api: &ApiRequest,
+    cfg: &AppConfig,
+    with_body: bool,
+) -> Result<(Aggregate, MediaType), Error> {
+    let pick = api
+        .accept
+        .iter()
+        .find_map(|mt| produce(mt, cfg.db_plan_enabled));
+    match pick {
+        Some((agg, mt)) => Ok((if with_body { agg } else { Aggregate::None }, mt)),
+        None => Err(ApiRequestError::MediaType(
+            api.accept.iter().map(MediaType::to_mime).collect(),
+        )
+        .into()),
+    }
+}
+
+/// What a media type of `Accept` makes of the rows, when pgrest produces it. The plan media
+/// type (`pgrest.db_plan_enabled`) describes the statement of the media type it is `for`.
+fn produce(mt: &MediaType, plans: bool) -> Option<(Aggregate, MediaType)> {
+    match mt {
+        MediaType::VndPlan {
+            for_type,
+            format,
+            options,
+        } if plans => {
+            let (agg, for_type) = produce(for_type, false)?;
+            Some((
+                agg,
+                MediaType::VndPlan {
+                    for_type: Box::new(for_type),
+                    format: *format,
+                    options: options.clone(),
+                },
+            ))
+        }
         MediaType::ApplicationJson | MediaType::Any => Some((
             Aggregate::JsonArray { strip_nulls: false },
             MediaType::ApplicationJson,
@@ -597,13 +632,6 @@ fn negotiate(api: &ApiRequest, with_body: bool) -> Result<(Aggregate, MediaType)
         MediaType::TextCsv => Some((Aggregate::Csv, mt.clone())),
         MediaType::GeoJson => Some((Aggregate::GeoJson, mt.clone())),
         _ => None,
-    });
-    match pick {
-        Some((agg, mt)) => Ok((if with_body { agg } else { Aggregate::None }, mt)),
-        None => Err(ApiRequestError::MediaType(
-            api.accept.iter().map(MediaType::to_mime).collect(),
-        )
-        .into()),
     }
 }
 
