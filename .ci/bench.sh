@@ -258,7 +258,7 @@ end
 EOF
 jwt_case() {
   local status rps
-  sleep 1 # the workers apply the reloaded settings
+  sleep 2 # the workers apply the reloaded settings
   status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/todos?id=eq.1")
   if [ "$status" != 200 ]; then
     echo "bench: the RS256 token was answered $status" >&2
@@ -266,6 +266,9 @@ jwt_case() {
   fi
   wrk -t"$THREADS" -c"$CLIENTS" -d2s -s "$WORK/jwt.lua" "http://127.0.0.1:$HTTP_PORT" >/dev/null 2>&1
   wrk -t"$THREADS" -c"$CLIENTS" -d"${DURATION}s" -s "$WORK/jwt.lua" "http://127.0.0.1:$HTTP_PORT" >"$WORK/jwt-wrk.out" 2>&1
+  if grep -q 'Non-2xx' "$WORK/jwt-wrk.out"; then
+    echo "bench: jwt: $(grep 'Non-2xx' "$WORK/jwt-wrk.out")" >&2
+  fi
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/jwt-wrk.out")
   printf '%-58s %12.0f\n' "$1" "$rps"
 }
