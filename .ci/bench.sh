@@ -244,6 +244,8 @@ b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/rsa.pem" 2>/dev/null
 N=$(openssl rsa -in "$WORK/rsa.pem" -noout -modulus | sed 's/^Modulus=//' | perl -ne 'chomp; print pack("H*", $_)' | b64url)
 psql -c "ALTER SYSTEM SET pgrest.jwt_secret = '{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"bench\",\"alg\":\"RS256\",\"n\":\"$N\",\"e\":\"AQAB\"}]}'" >/dev/null
+# The cluster directory is reused by the next run: state every setting, reset them at the end.
+psql -c "ALTER SYSTEM SET pgrest.jwt_cache_max_entries = 1000" >/dev/null
 psql -c "SELECT pg_reload_conf()" >/dev/null
 H=$(printf '{"alg":"RS256","typ":"JWT","kid":"bench"}' | b64url)
 P=$(printf '{"role":"web_anon","exp":%d}' $(($(date +%s) + 3600)) | b64url)
@@ -278,3 +280,5 @@ printf '%-58s %12s\n' "" "req/s"
 jwt_case "with the JWT cache (pgrest.jwt_cache_max_entries = 1000)"
 psql -c "ALTER SYSTEM SET pgrest.jwt_cache_max_entries = 0" -c "SELECT pg_reload_conf()" >/dev/null
 jwt_case "without it (pgrest.jwt_cache_max_entries = 0)"
+psql -c "ALTER SYSTEM RESET pgrest.jwt_cache_max_entries" -c "ALTER SYSTEM RESET pgrest.jwt_secret" \
+  -c "SELECT pg_reload_conf()" >/dev/null

@@ -48,6 +48,8 @@ static SERVER_TIMING_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DB_AGGREGATES_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static SERVER_COMPRESSION: GucSetting<bool> = GucSetting::<bool>::new(true);
 static DB_PLAN_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
+static CLIENT_ERROR_VERBOSITY: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
 static DB_POOL_MAX_WAITING: GucSetting<i32> = GucSetting::<i32>::new(1024);
 static OPENAPI_MODE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"follow-privileges"));
@@ -318,6 +320,14 @@ pub fn define_gucs() {
         none(),
     );
     GucRegistry::define_string_guc(
+        c"pgrest.client_error_verbosity",
+        c"verbose: error bodies carry code, message, details and hint; minimal: code and message.",
+        c"",
+        &CLIENT_ERROR_VERBOSITY,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
         c"pgrest.openapi_mode",
         c"What GET / describes: follow-privileges (what the role may use), ignore-privileges, or disabled (404).",
         c"",
@@ -403,6 +413,8 @@ pub struct AppConfig {
     pub server_compression: bool,
     /// `Accept: application/vnd.pgrst.plan` (EXPLAIN).
     pub db_plan_enabled: bool,
+    /// `client_error_verbosity = minimal`: error bodies without details and hint.
+    pub minimal_errors: bool,
     pub db_pool_max_waiting: usize,
     pub openapi_mode: OpenApiMode,
     pub openapi_server_proxy_uri: Option<String>,
@@ -487,6 +499,16 @@ impl AppConfig {
                 OpenApiMode::FollowPrivileges
             }
         };
+        let minimal_errors = match read_string(&CLIENT_ERROR_VERBOSITY).as_deref() {
+            None | Some("verbose") => false,
+            Some("minimal") => true,
+            Some(other) => {
+                warnings.push(format!(
+                    "invalid pgrest.client_error_verbosity \"{other}\"; using verbose"
+                ));
+                false
+            }
+        };
         AppConfig {
             openapi_mode,
             openapi_server_proxy_uri: read_string(&OPENAPI_SERVER_PROXY_URI),
@@ -526,6 +548,7 @@ impl AppConfig {
             db_aggregates_enabled: DB_AGGREGATES_ENABLED.get(),
             server_compression: SERVER_COMPRESSION.get(),
             db_plan_enabled: DB_PLAN_ENABLED.get(),
+            minimal_errors,
             db_pool_max_waiting: DB_POOL_MAX_WAITING.get().max(1) as usize,
             db_schemas,
             warnings,
@@ -560,6 +583,7 @@ impl AppConfig {
             db_aggregates_enabled: false,
             server_compression: true,
             db_plan_enabled: false,
+            minimal_errors: false,
             db_pool_max_waiting: 1024,
             openapi_mode: OpenApiMode::FollowPrivileges,
             openapi_server_proxy_uri: None,

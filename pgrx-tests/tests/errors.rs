@@ -302,3 +302,23 @@ fn a_body_over_the_size_limit_is_413() {
     // The server is fine afterwards.
     assert_json_array(&c.get("/todos"));
 }
+
+#[test]
+fn minimal_verbosity_keeps_code_and_message() {
+    // PostgREST 16's client-error-verbosity = minimal.
+    let c = Cluster::shared_with(
+        "errors_minimal",
+        &[("pgrest.client_error_verbosity", "minimal")],
+    );
+    let r = c.get("/todo");
+    assert_status(&r, 404);
+    assert_header(&r, "Proxy-Status", "PostgREST; error=PGRST205");
+    assert_eq!(
+        r.json(),
+        json!({"code": "PGRST205", "message": "Could not find the table 'api.todo' in the schema cache"})
+    );
+    let r = c.get("/todos?id=eq.x");
+    assert_eq!(keys(&r.json()), ["code", "message"], "{}", r.describe());
+    // Successes are untouched.
+    assert_status(&c.get("/todos?id=eq.1"), 200);
+}

@@ -1096,6 +1096,11 @@ async fn handle(
             }
         },
     };
+    let response = if cfg.minimal_errors {
+        minimal_error(response)
+    } else {
+        response
+    };
     let mut response = caching::apply(response, &conditions, cfg.server_compression);
     if let Some((allow, credentials)) = origin.as_deref().and_then(|o| allowed_origin(&cfg, o)) {
         if response.header("Access-Control-Allow-Origin").is_none() {
@@ -1116,6 +1121,22 @@ async fn handle(
         }
     }
     to_hyper(response, is_head)
+}
+
+/// `pgrest.client_error_verbosity = minimal`: an error body keeps only `code` and `message`
+/// (PostgREST 16). Errors are the answers pgrest marks with `Proxy-Status`.
+fn minimal_error(mut r: HttpResponse) -> HttpResponse {
+    let is_error = r
+        .header("Proxy-Status")
+        .is_some_and(|p| p.starts_with("PostgREST; error="));
+    if !is_error {
+        return r;
+    }
+    if let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice(&r.body) {
+        body.retain(|k, _| k == "code" || k == "message");
+        r.body = serde_json::Value::Object(body).to_string().into_bytes();
+    }
+    r
 }
 
 fn to_hyper(r: HttpResponse, is_head: bool) -> hyper::Response<Full<Bytes>> {
