@@ -147,20 +147,7 @@ computed AS (
         'table_name', r.relname,
         'function_schema', pn.nspname,
         'function', p.proname,
-        -- The columns of a function returning TABLE (...) or OUT parameters.
-    'out_columns', coalesce((
-      SELECT json_agg(json_build_object(
-        'name', a.name,
-        'type', (SELECT ti.info FROM type_info ti WHERE ti.oid = a.typ)
-      ) ORDER BY a.ord)
-      FROM unnest(p.proallargtypes, p.proargmodes, p.proargnames)
-           WITH ORDINALITY AS a(typ, mode, name, ord)
-      WHERE a.mode IN ('o', 'b', 't')
-    ), '[]'),
-    'return_pg_type', (SELECT ti.info FROM type_info ti WHERE ti.oid = p.prorettype),
-    -- Its own SET clauses (`statement_timeout=5s`), hoisted into the request's transaction.
-    'settings', coalesce(p.proconfig, '{}'),
-    'returns_set', p.proretset,
+        'returns_set', p.proretset,
         'type', ti.info
       ) ORDER BY r.nspname, r.relname, p.proname
     ) AS items
@@ -252,6 +239,37 @@ computed_rels AS (
     AND p.prokind = 'f'
     AND pn.nspname IN (SELECT nspname FROM exposed)
 ),
+-- The arguments of the functions of the exposed schemas, with their types looked up once
+-- (a join, not a lookup per argument): the input parameters in order (required when they
+-- have no default) and the columns of a TABLE (...) or OUT-parameter result.
+routine_args AS (
+  SELECT
+    a.proc,
+    json_agg(json_build_object(
+      'name', coalesce(a.name, ''),
+      'type', pg_catalog.format_type(a.typ, NULL),
+      'pg_type', ti.info,
+      'required', a.in_idx <= a.pronargs - a.pronargdefaults,
+      'variadic', a.mode = 'v'
+    ) ORDER BY a.ord) FILTER (WHERE a.mode IN ('i', 'b', 'v')) AS params,
+    json_agg(json_build_object('name', a.name, 'type', ti.info) ORDER BY a.ord)
+      FILTER (WHERE a.mode IN ('o', 'b', 't')) AS out_columns
+  FROM (
+    SELECT p.oid AS proc, p.pronargs, p.pronargdefaults, x.typ, x.mode, x.name, x.ord,
+           count(*) FILTER (WHERE x.mode IN ('i', 'b', 'v'))
+             OVER (PARTITION BY p.oid ORDER BY x.ord) AS in_idx
+    FROM pg_catalog.pg_proc p
+    JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+    CROSS JOIN LATERAL unnest(coalesce(p.proallargtypes, p.proargtypes::pg_catalog.oid[]),
+                coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[p.pronargs])),
+                coalesce(p.proargnames, array_fill(''::text, ARRAY[p.pronargs])))
+         WITH ORDINALITY AS x(typ, mode, name, ord)
+    WHERE pn.nspname IN (SELECT nspname FROM exposed)
+      AND p.prokind = 'f'
+  ) a
+  LEFT JOIN type_info ti ON ti.oid = a.typ
+  GROUP BY a.proc
+),
 -- Functions of the exposed schemas (what /rpc calls and OpenAPI lists): input parameters
 -- in order, whether each must be given, what they return.
 routines AS (
@@ -260,34 +278,9 @@ routines AS (
     'schema', pn.nspname,
     'name', p.proname,
     'description', pg_catalog.obj_description(p.oid, 'pg_proc'),
-    'params', coalesce((
-      SELECT json_agg(json_build_object(
-        'name', coalesce(args.name, ''),
-        'type', pg_catalog.format_type(args.typ, NULL),
-        'pg_type', (SELECT ti.info FROM type_info ti WHERE ti.oid = args.typ),
-        'required', args.idx <= p.pronargs - p.pronargdefaults,
-        'variadic', args.mode = 'v'
-      ) ORDER BY args.idx)
-      FROM (
-        SELECT a.name, a.typ, a.mode, row_number() OVER (ORDER BY a.ord) AS idx
-        FROM unnest(coalesce(p.proallargtypes, p.proargtypes::pg_catalog.oid[]),
-                    coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[p.pronargs])),
-                    coalesce(p.proargnames, array_fill(''::text, ARRAY[p.pronargs])))
-             WITH ORDINALITY AS a(typ, mode, name, ord)
-        WHERE a.mode IN ('i', 'b', 'v')
-      ) args
-    ), '[]'),
-    -- The columns of a function returning TABLE (...) or OUT parameters.
-    'out_columns', coalesce((
-      SELECT json_agg(json_build_object(
-        'name', a.name,
-        'type', (SELECT ti.info FROM type_info ti WHERE ti.oid = a.typ)
-      ) ORDER BY a.ord)
-      FROM unnest(p.proallargtypes, p.proargmodes, p.proargnames)
-           WITH ORDINALITY AS a(typ, mode, name, ord)
-      WHERE a.mode IN ('o', 'b', 't')
-    ), '[]'),
-    'return_pg_type', (SELECT ti.info FROM type_info ti WHERE ti.oid = p.prorettype),
+    'params', coalesce(ra.params, '[]'),
+    'out_columns', coalesce(ra.out_columns, '[]'),
+    'return_pg_type', rti.info,
     -- Its own SET clauses (`statement_timeout=5s`), hoisted into the request's transaction.
     'settings', coalesce(p.proconfig, '{}'),
     'returns_set', p.proretset,
@@ -303,6 +296,8 @@ routines AS (
   JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
   JOIN pg_catalog.pg_type rt ON rt.oid = p.prorettype
   JOIN pg_catalog.pg_namespace rn ON rn.oid = rt.typnamespace
+  LEFT JOIN routine_args ra ON ra.proc = p.oid
+  LEFT JOIN type_info rti ON rti.oid = p.prorettype
   WHERE pn.nspname IN (SELECT nspname FROM exposed)
     AND p.prokind = 'f'
     AND rt.typname NOT IN ('trigger', 'event_trigger')
