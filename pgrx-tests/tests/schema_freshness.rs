@@ -168,7 +168,18 @@ fn a_ddl_storm_never_shows_a_stale_schema() {
             let mut i = 0usize;
             while started.elapsed() < Duration::from_secs(10) {
                 // One psql per batch of 10 statements (psql start-up would cap the rate).
-                let batch: Vec<&str> = (0..10).map(|k| steps[(i + k) % steps.len()]).collect();
+                // PostgreSQL may pick the DDL as the deadlock victim rather than a request:
+                // each statement runs again then, so the storm keeps its sequence.
+                let batch: Vec<String> = (0..10)
+                    .map(|k| {
+                        format!(
+                            "DO $storm$ BEGIN FOR attempt IN 1..50 LOOP BEGIN {}; EXIT; \
+                             EXCEPTION WHEN deadlock_detected THEN PERFORM pg_sleep(0.005); \
+                             END; END LOOP; END $storm$",
+                            steps[(i + k) % steps.len()]
+                        )
+                    })
+                    .collect();
                 c.psql(&batch.join(";\n"));
                 i += 10;
                 ddl_count.fetch_add(10, Ordering::SeqCst);
