@@ -95,6 +95,35 @@ fn applied_preferences(api: &ApiRequest, plan: &ActionPlan) -> Option<String> {
     applied.applied_header()
 }
 
+/// A page of rows (a read or a call's result): status and Content-Range from the range,
+/// Content-Location for relations, the body (PostgREST's 416 body past the end).
+fn page(
+    api: &ApiRequest,
+    plan: &ActionPlan,
+    rs: &ResultSet,
+    aggregate: Aggregate,
+    location: Option<String>,
+    headers: &mut Vec<Header>,
+) -> (u16, Vec<u8>) {
+    let (status, range) = range_status(&api.top_level_range, rs.page_total, rs.total_result_set);
+    headers.push(("Content-Range".into(), range));
+    if let Some(l) = location {
+        headers.push(("Content-Location".into(), l));
+    }
+    headers.extend(content_type_headers(api, plan));
+    if let Some(p) = applied_preferences(api, plan) {
+        headers.push(("Preference-Applied".into(), p));
+    }
+    let body = if status == 416 {
+        out_of_bounds(api, rs)
+    } else if aggregate == Aggregate::None {
+        Vec::new()
+    } else {
+        rs.body.clone().unwrap_or_default()
+    };
+    (status, body)
+}
+
 /// The body of a 416: the page starts past the end.
 fn out_of_bounds(api: &ApiRequest, rs: &ResultSet) -> Vec<u8> {
     let e = Error::from(ApiRequestError::InvalidRange(RangeError::OutOfBounds {
@@ -221,28 +250,13 @@ pub(crate) fn action_response(
         ActionPlan::Read {
             read, aggregate, ..
         } => {
-            let (status, range) =
-                range_status(&api.top_level_range, rs.page_total, rs.total_result_set);
-            headers.push(("Content-Range".into(), range));
             let relation_path = format!("/{}", crate::api_request::url_encode(&read.relation));
             let location = if api.query.canonical.is_empty() {
                 relation_path
             } else {
                 format!("{relation_path}?{}", api.query.canonical)
             };
-            headers.push(("Content-Location".into(), location));
-            headers.extend(content_type_headers(api, plan));
-            if let Some(p) = applied_preferences(api, plan) {
-                headers.push(("Preference-Applied".into(), p));
-            }
-            let body = if status == 416 {
-                out_of_bounds(api, rs)
-            } else if *aggregate == Aggregate::None {
-                Vec::new()
-            } else {
-                rs.body.clone().unwrap_or_default()
-            };
-            (status, body)
+            page(api, plan, rs, *aggregate, Some(location), &mut headers)
         }
         ActionPlan::Call { call, .. } if call.returns == Returns::Void => {
             if let Some(p) = applied_preferences(api, plan) {
@@ -250,23 +264,7 @@ pub(crate) fn action_response(
             }
             (204, Vec::new())
         }
-        ActionPlan::Call { aggregate, .. } => {
-            let (status, range) =
-                range_status(&api.top_level_range, rs.page_total, rs.total_result_set);
-            headers.push(("Content-Range".into(), range));
-            headers.extend(content_type_headers(api, plan));
-            if let Some(p) = applied_preferences(api, plan) {
-                headers.push(("Preference-Applied".into(), p));
-            }
-            let body = if status == 416 {
-                out_of_bounds(api, rs)
-            } else if *aggregate == Aggregate::None {
-                Vec::new()
-            } else {
-                rs.body.clone().unwrap_or_default()
-            };
-            (status, body)
-        }
+        ActionPlan::Call { aggregate, .. } => page(api, plan, rs, *aggregate, None, &mut headers),
         ActionPlan::Mutate {
             mutation,
             mutate,
