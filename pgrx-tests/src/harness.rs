@@ -155,15 +155,31 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// uid and gid of the `postgres` OS user.
+/// uid and gid of the `postgres` OS user, looked up once. `getpwnam` fills one static
+/// record per process, so two clusters starting on two test threads read each other's
+/// half-written lookup (uid 0 was seen: a data directory chowned to root, and initdb's
+/// "Permission denied"); `getpwnam_r` writes into our own buffers.
 fn postgres_ids() -> (u32, u32) {
-    let name = c"postgres";
-    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
-    assert!(
-        !pw.is_null(),
-        "running as root but there is no `postgres` OS user"
-    );
-    unsafe { ((*pw).pw_uid, (*pw).pw_gid) }
+    static IDS: OnceLock<(u32, u32)> = OnceLock::new();
+    *IDS.get_or_init(|| {
+        let mut record: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let mut buf = vec![0 as libc::c_char; 16 * 1024];
+        let rc = unsafe {
+            libc::getpwnam_r(
+                c"postgres".as_ptr(),
+                &mut record,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        assert!(
+            rc == 0 && !found.is_null(),
+            "running as root but there is no `postgres` OS user (getpwnam_r: {rc})"
+        );
+        (record.pw_uid, record.pw_gid)
+    })
 }
 
 fn chown_to_postgres(path: &Path) {
@@ -1020,6 +1036,40 @@ impl Drop for Cluster {
         unregister_live(&self.data_dir);
         if self.socket_dir != self.data_dir {
             let _ = fs::remove_dir_all(&self.socket_dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clusters start on several test threads at once, and each chowns its directories to
+    /// postgres: the lookup must give the same ids whatever runs beside it.
+    #[test]
+    fn the_postgres_ids_are_the_same_from_many_threads() {
+        if !is_root() {
+            return;
+        }
+        let id = |flag: &str| -> u32 {
+            let out = Command::new("id")
+                .args([flag, "postgres"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        };
+        let first = (id("-u"), id("-g"));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    for _ in 0..2000 {
+                        assert_eq!(postgres_ids(), first);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("a lookup gave other ids");
         }
     }
 }
