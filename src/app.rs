@@ -35,6 +35,8 @@ pub(crate) struct App {
     cache: Option<Arc<SchemaCache>>,
     cache_generation: u64,
     executor: Executor,
+    /// The last request's main statement, kept when `pgrest.log_query` is on.
+    pub last_statement: Option<String>,
 }
 
 impl App {
@@ -44,6 +46,7 @@ impl App {
             cache: None,
             cache_generation: u64::MAX,
             executor: Executor::new(),
+            last_statement: None,
         }
     }
 
@@ -108,6 +111,7 @@ impl App {
     }
 
     fn attempt(&mut self, req: &Request) -> Result<HttpResponse, Error> {
+        self.last_statement = None;
         req.test_panic("schema_cache");
         let cache = self.schema_cache()?;
         let (api, cfg) = (&req.api, &req.config);
@@ -144,6 +148,10 @@ impl App {
                     tx.run(&query::pre_request_statement(schema.as_deref(), function))?;
                 }
                 req.test_panic("statement");
+                if cfg.log_query {
+                    // Kept before it runs: a failing statement is the one worth logging.
+                    self.last_statement = main_statement(&plan).map(|s| s.sql);
+                }
                 let (plan, rs) = run_plan(tx, api, cfg, &cache, plan)?;
                 // vnd.pgrst.object promises exactly one row; otherwise 406 and nothing is kept.
                 if matches!(plan.media(), Some(MediaType::VndSingularJson { .. }))
@@ -226,7 +234,18 @@ impl App {
         let stale = self.cache_is_stale() || self.standby_catalog_changed()?;
         if stale {
             self.cache = None;
-            match self.load_schema_cache() {
+            let started = std::time::Instant::now();
+            let loaded = self.load_schema_cache();
+            if let Some(m) = crate::metrics() {
+                m.schema_load(loaded.is_ok(), started.elapsed());
+            }
+            if self.config.log_level >= crate::config::LogLevel::Debug && loaded.is_ok() {
+                pgrx::log!(
+                    "pgrest: schema cache loaded in {:.1} ms",
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+            }
+            match loaded {
                 Ok(c) => {
                     self.cache = Some(Arc::new(c));
                     self.cache_generation = generation;

@@ -245,18 +245,30 @@ fn cached_verify(cfg: &AppConfig, token: &[u8]) -> Result<Map<String, Value>, Jw
                 ..JwtCache::default()
             };
         }
+        let metrics = crate::metrics();
         if let Some(claims) = cache.claims.get(token) {
+            if let Some(m) = metrics {
+                m.jwt_lookup(true, 0);
+            }
             return Ok(claims.clone());
         }
-        let claims = verify_token(cfg, token)?;
-        while cache.order.len() >= max {
-            match cache.order.pop_front() {
-                Some(old) => {
-                    cache.claims.remove(&old);
+        let verified = verify_token(cfg, token);
+        let mut evicted = 0;
+        if verified.is_ok() {
+            while cache.order.len() >= max {
+                match cache.order.pop_front() {
+                    Some(old) => {
+                        cache.claims.remove(&old);
+                        evicted += 1;
+                    }
+                    None => break,
                 }
-                None => break,
             }
         }
+        if let Some(m) = metrics {
+            m.jwt_lookup(false, evicted);
+        }
+        let claims = verified?;
         let key: Box<[u8]> = token.into();
         cache.order.push_back(key.clone());
         cache.claims.insert(key, claims.clone());

@@ -15,6 +15,9 @@ use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 pub static SERVER_HOST: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"localhost"));
 pub static SERVER_PORT: GucSetting<i32> = GucSetting::<i32>::new(3000);
+pub static ADMIN_SERVER_HOST: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+pub static ADMIN_SERVER_PORT: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static WORKERS: GucSetting<i32> = GucSetting::<i32>::new(4);
 pub static DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
@@ -51,6 +54,8 @@ static DB_PLAN_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static CLIENT_ERROR_VERBOSITY: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
 static DB_POOL_MAX_WAITING: GucSetting<i32> = GucSetting::<i32>::new(1024);
+static LOG_LEVEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"error"));
+static LOG_QUERY: GucSetting<bool> = GucSetting::<bool>::new(false);
 static OPENAPI_MODE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"follow-privileges"));
 static OPENAPI_SERVER_PROXY_URI: GucSetting<Option<CString>> =
@@ -77,6 +82,24 @@ pub fn define_gucs() {
         c"",
         &SERVER_PORT,
         1,
+        65535,
+        restart(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgrest.admin_server_host",
+        c"Address of the admin server (/live, /ready, /metrics); unset means pgrest.server_host.",
+        c"",
+        &ADMIN_SERVER_HOST,
+        restart(),
+        none(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgrest.admin_server_port",
+        c"TCP port of the admin server (/live, /ready, /metrics); 0 (the default) turns it off.",
+        c"",
+        &ADMIN_SERVER_PORT,
+        0,
         65535,
         restart(),
         none(),
@@ -328,6 +351,22 @@ pub fn define_gucs() {
         none(),
     );
     GucRegistry::define_string_guc(
+        c"pgrest.log_level",
+        c"What pgrest logs: crit, error (5xx answers, the default), warn (and 4xx), info (every request), debug.",
+        c"Lines go to PostgreSQL's log at level LOG.",
+        &LOG_LEVEL,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pgrest.log_query",
+        c"Log the SQL statement of every request whose answer pgrest.log_level logs.",
+        c"",
+        &LOG_QUERY,
+        reload(),
+        none(),
+    );
+    GucRegistry::define_string_guc(
         c"pgrest.openapi_mode",
         c"What GET / describes: follow-privileges (what the role may use), ignore-privileges, or disabled (404).",
         c"",
@@ -352,6 +391,28 @@ pub fn define_gucs() {
         none(),
     );
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pgrest".as_ptr()) };
+}
+
+/// `pgrest.log_level`, PostgREST's levels in increasing verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Crit,
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    /// Whether a request answered with `status` is logged (PostgREST's rule).
+    pub fn logs_status(self, status: u16) -> bool {
+        match self {
+            LogLevel::Crit => false,
+            LogLevel::Error => status >= 500,
+            LogLevel::Warn => status >= 400,
+            LogLevel::Info | LogLevel::Debug => true,
+        }
+    }
 }
 
 /// How the transaction of a request ends (`pgrest.db_tx_end`, `Prefer: tx`).
@@ -416,6 +477,9 @@ pub struct AppConfig {
     /// `client_error_verbosity = minimal`: error bodies without details and hint.
     pub minimal_errors: bool,
     pub db_pool_max_waiting: usize,
+    pub log_level: LogLevel,
+    /// Log the statement of every logged request.
+    pub log_query: bool,
     pub openapi_mode: OpenApiMode,
     pub openapi_server_proxy_uri: Option<String>,
     pub openapi_security_active: bool,
@@ -509,7 +573,22 @@ impl AppConfig {
                 false
             }
         };
+        let log_level = match read_string(&LOG_LEVEL).as_deref() {
+            Some("crit") => LogLevel::Crit,
+            None | Some("error") => LogLevel::Error,
+            Some("warn") => LogLevel::Warn,
+            Some("info") => LogLevel::Info,
+            Some("debug") => LogLevel::Debug,
+            Some(other) => {
+                warnings.push(format!(
+                    "invalid pgrest.log_level \"{other}\" (crit, error, warn, info or debug); using error"
+                ));
+                LogLevel::Error
+            }
+        };
         AppConfig {
+            log_level,
+            log_query: LOG_QUERY.get(),
             openapi_mode,
             openapi_server_proxy_uri: read_string(&OPENAPI_SERVER_PROXY_URI),
             openapi_security_active: OPENAPI_SECURITY_ACTIVE.get(),
@@ -585,6 +664,8 @@ impl AppConfig {
             db_plan_enabled: false,
             minimal_errors: false,
             db_pool_max_waiting: 1024,
+            log_level: LogLevel::Error,
+            log_query: false,
             openapi_mode: OpenApiMode::FollowPrivileges,
             openapi_server_proxy_uri: None,
             openapi_security_active: false,
@@ -699,6 +780,8 @@ pub fn parse_claim_path(s: &str) -> Result<Vec<ClaimPathItem>, String> {
 pub struct StartupConfig {
     pub server_host: String,
     pub server_port: u16,
+    /// The admin server's address, if it is on (`pgrest.admin_server_port` > 0).
+    pub admin_server: Option<(String, u16)>,
     pub workers: usize,
     pub database: String,
     pub authenticator: String,
@@ -709,8 +792,16 @@ impl StartupConfig {
         let s = |g: &GucSetting<Option<CString>>, d: &CStr| {
             read_string(g).unwrap_or_else(|| d.to_string_lossy().into_owned())
         };
+        let server_host = s(&SERVER_HOST, c"localhost");
+        let admin_port = ADMIN_SERVER_PORT.get();
         StartupConfig {
-            server_host: s(&SERVER_HOST, c"localhost"),
+            admin_server: (admin_port > 0).then(|| {
+                (
+                    read_string(&ADMIN_SERVER_HOST).unwrap_or_else(|| server_host.clone()),
+                    admin_port as u16,
+                )
+            }),
+            server_host,
             server_port: SERVER_PORT.get().clamp(1, 65535) as u16,
             workers: WORKERS.get().clamp(1, crate::pool::MAX_WORKERS as i32) as usize,
             database: s(&DATABASE, c"postgres"),

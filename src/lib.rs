@@ -21,6 +21,7 @@ mod error;
 mod executor;
 mod http;
 mod listener;
+mod metrics;
 mod openapi;
 mod plan;
 mod pool;
@@ -61,6 +62,29 @@ pub(crate) fn set_loaded_generation(worker: usize, generation: u64) {
     }
 }
 
+/// The counters behind the admin server's `/metrics`.
+static METRICS: PgAtomic<metrics::Metrics> = unsafe { PgAtomic::new(c"pgrest_metrics") };
+// Atomics only, valid at any address and in any process.
+unsafe impl pgrx::shmem::PGRXSharedMemory for metrics::Metrics {}
+
+/// The shared counters; `None` where pgrest was not preloaded (no shared memory), e.g. in
+/// unit tests. Any thread may count.
+pub(crate) fn metrics() -> Option<&'static metrics::Metrics> {
+    // Safety: written once by the postmaster before any worker is forked.
+    if unsafe { SHMEM_READY } {
+        Some(METRICS.get())
+    } else {
+        None
+    }
+}
+
+/// Whether any of the first `workers` workers holds a loaded schema cache.
+pub(crate) fn any_cache_loaded(workers: usize) -> bool {
+    LOADED_GENERATIONS.get().0[..workers.min(pool::MAX_WORKERS)]
+        .iter()
+        .any(|g| g.load(Ordering::SeqCst) != u64::MAX)
+}
+
 /// The executor pool in shared memory.
 pub(crate) fn pool() -> &'static pool::Pool {
     POOL.get()
@@ -98,6 +122,7 @@ pub extern "C-unwind" fn _PG_init() {
     pg_shmem_init!(CONNECT_FAILED);
     pg_shmem_init!(POOL);
     pg_shmem_init!(LOADED_GENERATIONS);
+    pg_shmem_init!(METRICS);
     unsafe {
         SHMEM_READY = true;
         PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
@@ -106,7 +131,25 @@ pub extern "C-unwind" fn _PG_init() {
 
     let startup = config::StartupConfig::load();
     match listener::open_endpoints(&startup.server_host, startup.server_port, startup.workers) {
-        Ok(e) => listener::set(e),
+        Ok(mut e) => {
+            match &startup.admin_server {
+                Some((_, port)) if *port == startup.server_port => pgrx::log!(
+                    "pgrest: pgrest.admin_server_port must differ from pgrest.server_port; \
+                     the admin server is off"
+                ),
+                Some((host, port)) => match listener::open(host, *port) {
+                    Ok(fds) => {
+                        pgrx::log!("pgrest: admin server listening on {host}:{port}");
+                        e.admin = fds;
+                    }
+                    Err(msg) => {
+                        pgrx::log!("pgrest: {msg}; the admin server is off")
+                    }
+                },
+                None => {}
+            }
+            listener::set(e)
+        }
         Err(e) => {
             pgrx::log!(
                 "pgrest: {e}; pgrest serves no HTTP until PostgreSQL is restarted with a usable \

@@ -20,6 +20,9 @@ use std::os::fd::RawFd;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Endpoints {
     pub tcp: Vec<RawFd>,
+    /// The admin server's listening sockets (none when it is off); every worker's HTTP
+    /// thread accepts on them too.
+    pub admin: Vec<RawFd>,
     /// Per worker: its inbox (listening Unix socket).
     pub inbox: Vec<RawFd>,
     /// Per worker: the eventfd its main thread waits on.
@@ -236,8 +239,9 @@ fn bind_one(addr: &SocketAddr) -> Result<RawFd, String> {
     }
 }
 
-/// Opens every address; on any failure closes what was opened and reports why.
-fn open(host: &str, port: u16) -> Result<Vec<RawFd>, String> {
+/// Opens every address; on any failure closes what was opened and reports why. Also used
+/// for the admin server's sockets.
+pub(crate) fn open(host: &str, port: u16) -> Result<Vec<RawFd>, String> {
     let addrs = resolve(host, port)?;
     let mut fds = Vec::new();
     for a in &addrs {

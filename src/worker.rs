@@ -372,6 +372,7 @@ impl Worker {
                     )
                 };
             }
+            self.write_log();
             let timeout: std::ffi::c_long = if stopping.is_some() { 100 } else { -1 };
             unsafe {
                 let mut event: pg_sys::WaitEvent = std::mem::zeroed();
@@ -384,6 +385,20 @@ impl Worker {
                 pg_sys::QueryCancelPending = 0;
             }
             pgrx::check_for_interrupts!();
+        }
+    }
+
+    /// Writes the access-log lines the HTTP thread queued.
+    fn write_log(&self) {
+        let (lines, dropped) = self.shared.take_log_lines();
+        for line in lines {
+            pgrx::log!("{line}");
+        }
+        if dropped > 0 {
+            pgrx::log!(
+                "pgrest: {dropped} access-log lines were dropped while this worker's main thread \
+                 was busy"
+            );
         }
     }
 
@@ -416,6 +431,12 @@ impl Worker {
         crate::http::set_running(id);
         let response = self.app.respond(&request);
         crate::http::set_running(0);
+        let cfg = &request.config;
+        if cfg.log_query && cfg.log_level.logs_status(response.status) {
+            if let Some(sql) = self.app.last_statement.take() {
+                pgrx::log!("pgrest: query: {sql}");
+            }
+        }
         crate::set_loaded_generation(self.shared.index, self.app.cache_generation());
         self.shared.running.store(false, Ordering::SeqCst);
         unsafe {

@@ -14,6 +14,8 @@
 //! statement still running after [`SHUTDOWN_GRACE`] is cancelled), closes idle keep-alive
 //! connections and returns.
 
+mod access_log;
+mod admin;
 mod caching;
 pub(crate) mod forward;
 pub(crate) mod io;
@@ -54,6 +56,10 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 /// Idle connections kept to each other worker's inbox.
 const IDLE_PEER_CONNECTIONS: usize = 8;
+
+/// Most access-log lines that wait for the main thread.
+const MAX_LOG_BACKLOG: usize = 10_000;
+static LOG_LINES_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Set by the worker's SIGTERM handler (async-signal-safe: an atomic store).
 pub(crate) static SHUTDOWN_REQUESTED: AtomicBool = AtomicBool::new(false);
@@ -136,6 +142,8 @@ pub struct Shared {
     connection_closed: Notify,
     /// Idle connections to other workers' inboxes, with the incarnation they were made for.
     peers: Mutex<Vec<Vec<(u32, UnixStream)>>>,
+    /// Access-log lines for the main thread to write (see `access_log`).
+    log_lines: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -164,7 +172,28 @@ impl Shared {
             open_connections: AtomicUsize::new(0),
             connection_closed: Notify::new(),
             peers: Mutex::new((0..workers).map(|_| Vec::new()).collect()),
+            log_lines: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Queues a line for the main thread to write to PostgreSQL's log, and wakes it. Beyond
+    /// [`MAX_LOG_BACKLOG`] lines (a main thread busy with a long request while thousands
+    /// are answered) lines are dropped, and the main thread says how many.
+    fn log(&self, line: String) {
+        let mut lines = self.log_lines.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.len() < MAX_LOG_BACKLOG {
+            lines.push(line);
+        } else {
+            LOG_LINES_DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(lines);
+        self.wake_main();
+    }
+
+    /// The queued log lines, and how many were dropped since the last call.
+    pub fn take_log_lines(&self) -> (Vec<String>, u64) {
+        let lines = std::mem::take(&mut *self.log_lines.lock().unwrap_or_else(|p| p.into_inner()));
+        (lines, LOG_LINES_DROPPED.swap(0, Ordering::Relaxed))
     }
 
     fn config(&self) -> Arc<AppConfig> {
@@ -391,6 +420,12 @@ async fn serve(shared: Arc<Shared>) -> std::io::Result<()> {
             stop_rx.clone(),
         )));
     }
+    for &fd in &shared.endpoints.admin {
+        let std_listener = std::net::TcpListener::from(dup(fd)?);
+        std_listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        accepting.push(tokio::spawn(admin::accept_loop(listener, shared.clone())));
+    }
     let inbox = std::os::unix::net::UnixListener::from(dup(shared.endpoints.inbox[shared.index])?);
     inbox.set_nonblocking(true)?;
     let inbox = tokio::net::UnixListener::from_std(inbox)?;
@@ -484,8 +519,8 @@ async fn accept_loop(
             }
             closed.await;
         }
-        let stream = match listener.accept().await {
-            Ok((s, _)) => s,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
                 if !matches!(
@@ -508,7 +543,7 @@ async fn accept_loop(
             let _guard = guard;
             let service = service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, req, client_fd).await) }
+                async move { Ok::<_, Infallible>(handle(&shared, req, client_fd, peer).await) }
             });
             let io = io::WriteTimeout::new(
                 normalize::NormalizeTarget::new(stream),
@@ -727,6 +762,7 @@ async fn process(
     cfg: Arc<AppConfig>,
     req: hyper::Request<Incoming>,
     client: RawFd,
+    role: &mut Option<String>,
 ) -> Result<HttpResponse, Error> {
     if let Some(e) = shared.refusal.read().ok().and_then(|r| r.clone()) {
         return Err(e);
@@ -744,6 +780,7 @@ async fn process(
     let jwt_started = Instant::now();
     let auth = auth::authenticate(&cfg, authorization, now_secs())?;
     let jwt = jwt_started.elapsed();
+    *role = Some(auth.role.clone());
     let content_length = head
         .headers
         .get(hyper::header::CONTENT_LENGTH)
@@ -879,6 +916,9 @@ async fn execute(
                 if pool().cancel(me, seq) {
                     shared.take_waiting(seq);
                     withdraw.queued = false;
+                    if let Some(m) = crate::metrics() {
+                        m.pool_timeout();
+                    }
                     return Err(Error::AcquisitionTimeout);
                 }
                 // A worker already has it.
@@ -1064,8 +1104,11 @@ async fn handle(
     shared: &Arc<Shared>,
     req: hyper::Request<Incoming>,
     client: RawFd,
+    peer: std::net::SocketAddr,
 ) -> hyper::Response<Full<Bytes>> {
+    let started = Instant::now();
     let cfg = shared.config();
+    let mut log = access_log::Entry::new(&req, peer);
     let is_head = req.method() == hyper::Method::HEAD;
     let header = |name| {
         req.headers()
@@ -1086,15 +1129,17 @@ async fn handle(
         .map(str::to_string);
     let response = match preflight(&cfg, &req) {
         Some(r) => r,
-        None => match io::CatchUnwind(process(shared, cfg.clone(), req, client)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => HttpResponse::from_error(&e),
-            Err(panic) => {
-                let msg = io::panic_message(&*panic);
-                eprintln!("pgrest: internal error while handling a request: {msg}");
-                HttpResponse::from_error(&Error::Internal(msg))
+        None => {
+            match io::CatchUnwind(process(shared, cfg.clone(), req, client, &mut log.role)).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => HttpResponse::from_error(&e),
+                Err(panic) => {
+                    let msg = io::panic_message(&*panic);
+                    eprintln!("pgrest: internal error while handling a request: {msg}");
+                    HttpResponse::from_error(&Error::Internal(msg))
+                }
             }
-        },
+        }
     };
     let response = if cfg.minimal_errors {
         minimal_error(response)
@@ -1119,6 +1164,13 @@ async fn handle(
                     .into(),
             ));
         }
+    }
+    if let Some(m) = crate::metrics() {
+        m.request(log.method(), response.status, started.elapsed());
+    }
+    if cfg.log_level.logs_status(response.status) {
+        let size = if is_head { 0 } else { response.body.len() };
+        shared.log(log.line(response.status, size, started.elapsed()));
     }
     to_hyper(response, is_head)
 }
