@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::{base64_decode, AppConfig, ClaimPathItem};
+use crate::config::{base64_decode, AppConfig};
 use crate::error::{JwtClaimsError, JwtDecodeError, JwtError};
 
 /// Clock skew PostgREST tolerates on exp/nbf/iat.
@@ -202,19 +202,25 @@ pub fn authenticate(
     authorization: Option<&[u8]>,
     now: i64,
 ) -> Result<AuthResult, JwtError> {
-    let claims = match authorization.and_then(bearer_token) {
-        None => Map::new(),
-        Some(token) => {
-            let claims = cached_verify(cfg, token)?;
-            // Time and audience are checked on every use, cached or not.
-            validate_claims(cfg, &claims, now)?;
-            claims
-        }
+    let Some(token) = authorization.and_then(bearer_token) else {
+        let role = cfg.db_anon_role.clone().ok_or(JwtError::TokenRequired)?;
+        return Ok(AuthResult {
+            role,
+            claims: Map::new(),
+        });
     };
-    let role = match lookup_claim(&claims, &cfg.jwt_role_claim_key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(v) => v.to_string(),
-        None => cfg.db_anon_role.clone().ok_or(JwtError::TokenRequired)?,
+    let path = cfg
+        .jwt_role_claim_key
+        .as_ref()
+        .map_err(|e| JwtError::RoleClaimKeyInvalid(e.clone()))?;
+    let claims = cached_verify(cfg, token)?;
+    // Time and audience are checked on every use, cached or not.
+    validate_claims(cfg, &claims, now)?;
+    let (claims, found) = path.find(claims);
+    let role = match found {
+        Some(Value::String(s)) => s,
+        Some(v) if !v.is_null() => v.to_string(),
+        _ => cfg.db_anon_role.clone().ok_or(JwtError::TokenRequired)?,
     };
     Ok(AuthResult { role, claims })
 }
@@ -274,21 +280,6 @@ fn cached_verify(cfg: &AppConfig, token: &[u8]) -> Result<Map<String, Value>, Jw
         cache.claims.insert(key, claims.clone());
         Ok(claims)
     })
-}
-
-fn lookup_claim<'a>(claims: &'a Map<String, Value>, path: &[ClaimPathItem]) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
-    let mut cur = match first {
-        ClaimPathItem::Key(k) => claims.get(k)?,
-        ClaimPathItem::Index(_) => return None,
-    };
-    for item in rest {
-        cur = match item {
-            ClaimPathItem::Key(k) => cur.get(k)?,
-            ClaimPathItem::Index(i) => cur.get(*i)?,
-        };
-    }
-    (!cur.is_null()).then_some(cur)
 }
 
 fn verify_token(cfg: &AppConfig, token: &[u8]) -> Result<Map<String, Value>, JwtError> {
@@ -529,7 +520,7 @@ mod tests {
     #[test]
     fn nested_role_claim() {
         let mut c = cfg();
-        c.jwt_role_claim_key = crate::config::parse_claim_path(".app.roles[1]").unwrap();
+        c.jwt_role_claim_key = crate::claim_path::RoleClaimPath::parse("$.app.roles[1]");
         let t = token(
             jsonwebtoken::Algorithm::HS256,
             SECRET,

@@ -36,7 +36,7 @@ static DB_POOL_ACQUISITION_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10)
 static JWT_SECRET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static JWT_SECRET_IS_BASE64: GucSetting<bool> = GucSetting::<bool>::new(false);
 static JWT_ROLE_CLAIM_KEY: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c".role"));
+    GucSetting::<Option<CString>>::new(Some(c"$.role"));
 static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static JWT_CACHE_MAX_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static SERVER_MAX_BODY_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10 * 1024 * 1024);
@@ -218,7 +218,7 @@ pub fn define_gucs() {
     );
     GucRegistry::define_string_guc(
         c"pgrest.jwt_role_claim_key",
-        c"Path of the role claim in the JWT, e.g. .role or .app.\"pg-role\" or $.role.",
+        c"JSONPath (RFC 9535) of the role claim in the JWT, e.g. $.role or $.app.roles[0]; the older .role syntax still works.",
         c"",
         &JWT_ROLE_CLAIM_KEY,
         reload(),
@@ -430,13 +430,6 @@ pub enum OpenApiMode {
     Disabled,
 }
 
-/// One step of the path to the role claim (`.a."b.c"[0]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimPathItem {
-    Key(String),
-    Index(usize),
-}
-
 /// Everything a request needs to know about the configuration, owned and thread-safe.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -457,7 +450,9 @@ pub struct AppConfig {
     pub jwt_keys_id: u64,
     /// Verified tokens kept per worker (`pgrest.jwt_cache_max_entries`).
     pub jwt_cache_max_entries: usize,
-    pub jwt_role_claim_key: Vec<ClaimPathItem>,
+    /// Where the role is in the claims, or why the setting is unusable (then requests
+    /// with a token are refused: a role read from the wrong claim is worse than none).
+    pub jwt_role_claim_key: Result<crate::claim_path::RoleClaimPath, String>,
     pub jwt_aud: Option<String>,
     pub server_max_body_size: usize,
     pub server_cors_allowed_origins: Option<Vec<String>>,
@@ -540,13 +535,18 @@ impl AppConfig {
                 warnings.push(e.clone());
             }
         }
-        let claim_key = read_string(&JWT_ROLE_CLAIM_KEY).unwrap_or_else(|| ".role".into());
-        let jwt_role_claim_key = parse_claim_path(&claim_key).unwrap_or_else(|e| {
-            warnings.push(format!(
-                "invalid pgrest.jwt_role_claim_key {claim_key:?}: {e}; using .role"
-            ));
-            vec![ClaimPathItem::Key("role".into())]
-        });
+        let claim_key = read_string(&JWT_ROLE_CLAIM_KEY).unwrap_or_else(|| "$.role".into());
+        let jwt_role_claim_key = crate::claim_path::RoleClaimPath::parse(&claim_key);
+        match &jwt_role_claim_key {
+            Err(e) => warnings.push(format!(
+                "pgrest.jwt_role_claim_key: {e}; requests with a token are refused until it is fixed"
+            )),
+            Ok(p) if p.is_legacy() => warnings.push(format!(
+                "pgrest.jwt_role_claim_key {claim_key:?} uses the older JSPath syntax, which \
+                 PostgREST deprecates; write it as a JSONPath (RFC 9535), e.g. $.role"
+            )),
+            Ok(_) => {}
+        }
         let db_pre_request = read_string(&DB_PRE_REQUEST).map(|s| match s.split_once('.') {
             Some((schema, name)) => (Some(schema.to_string()), name.to_string()),
             None => (None, s),
@@ -649,7 +649,7 @@ impl AppConfig {
             jwt_secret: Err("unset".into()),
             jwt_keys_id: 0,
             jwt_cache_max_entries: 0,
-            jwt_role_claim_key: vec![ClaimPathItem::Key("role".into())],
+            jwt_role_claim_key: crate::claim_path::RoleClaimPath::parse("$.role"),
             jwt_aud: None,
             server_max_body_size: 1 << 20,
             server_cors_allowed_origins: None,
@@ -720,61 +720,6 @@ pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Parses PostgREST's role claim path: `.role`, `.a.b`, `."key with.dots"`, `.roles[0]`,
-/// optionally prefixed with `$` (the JSONPath spelling of the same paths).
-pub fn parse_claim_path(s: &str) -> Result<Vec<ClaimPathItem>, String> {
-    let s = s.strip_prefix('$').unwrap_or(s);
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    let mut out = Vec::new();
-    while i < chars.len() {
-        match chars[i] {
-            '.' => {
-                i += 1;
-                if chars.get(i) == Some(&'"') {
-                    i += 1;
-                    let start = i;
-                    while i < chars.len() && chars[i] != '"' {
-                        i += 1;
-                    }
-                    if i == chars.len() {
-                        return Err("unterminated quoted key".into());
-                    }
-                    out.push(ClaimPathItem::Key(chars[start..i].iter().collect()));
-                    i += 1;
-                } else {
-                    let start = i;
-                    while i < chars.len() && !matches!(chars[i], '.' | '[') {
-                        i += 1;
-                    }
-                    if start == i {
-                        return Err("empty key".into());
-                    }
-                    out.push(ClaimPathItem::Key(chars[start..i].iter().collect()));
-                }
-            }
-            '[' => {
-                let start = i + 1;
-                let end = chars[start..]
-                    .iter()
-                    .position(|&c| c == ']')
-                    .ok_or("unterminated index")?
-                    + start;
-                let idx: String = chars[start..end].iter().collect();
-                out.push(ClaimPathItem::Index(
-                    idx.trim().parse().map_err(|_| "index must be a number")?,
-                ));
-                i = end + 1;
-            }
-            c => return Err(format!("unexpected {c:?}")),
-        }
-    }
-    if out.is_empty() {
-        return Err("empty path".into());
-    }
-    Ok(out)
-}
-
 /// The restart-only settings the postmaster and each worker need.
 #[derive(Debug, Clone)]
 pub struct StartupConfig {
@@ -813,24 +758,6 @@ impl StartupConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn claim_paths() {
-        use ClaimPathItem::*;
-        assert_eq!(parse_claim_path(".role").unwrap(), vec![Key("role".into())]);
-        assert_eq!(
-            parse_claim_path("$.role").unwrap(),
-            vec![Key("role".into())]
-        );
-        assert_eq!(
-            parse_claim_path(".app.\"pg.role\"[1]").unwrap(),
-            vec![Key("app".into()), Key("pg.role".into()), Index(1)]
-        );
-        assert!(parse_claim_path("role").is_err());
-        assert!(parse_claim_path(".").is_err());
-        assert!(parse_claim_path(".a[x]").is_err());
-        assert!(parse_claim_path("").is_err());
-    }
 
     #[test]
     fn secrets() {

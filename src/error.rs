@@ -144,6 +144,8 @@ impl SchemaCacheError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum JwtError {
     SecretMissing,
+    /// `pgrest.jwt_role_claim_key` does not parse (the reason): a token's role is unknown.
+    RoleClaimKeyInvalid(String),
     Decode(JwtDecodeError),
     TokenRequired,
     Claims(JwtClaimsError),
@@ -878,7 +880,7 @@ impl SchemaCacheError {
 impl JwtError {
     fn code(&self) -> &'static str {
         match self {
-            JwtError::SecretMissing => "PGRST300",
+            JwtError::SecretMissing | JwtError::RoleClaimKeyInvalid(_) => "PGRST300",
             JwtError::Decode(_) => "PGRST301",
             JwtError::TokenRequired => "PGRST302",
             JwtError::Claims(_) => "PGRST303",
@@ -887,7 +889,7 @@ impl JwtError {
 
     fn status(&self) -> u16 {
         match self {
-            JwtError::SecretMissing => 500,
+            JwtError::SecretMissing | JwtError::RoleClaimKeyInvalid(_) => 500,
             JwtError::Decode(_) | JwtError::TokenRequired | JwtError::Claims(_) => 401,
         }
     }
@@ -895,6 +897,7 @@ impl JwtError {
     fn message(&self) -> String {
         match self {
             JwtError::SecretMissing => "Server lacks JWT secret".into(),
+            JwtError::RoleClaimKeyInvalid(_) => "Server's JWT role claim key is invalid".into(),
             JwtError::TokenRequired => "Anonymous access is disabled".into(),
             JwtError::Decode(e) => match e {
                 JwtDecodeError::EmptyAuthHeader => {
@@ -925,7 +928,8 @@ impl JwtError {
     fn details(&self) -> Option<Value> {
         match self {
             JwtError::Decode(JwtDecodeError::KeyError(d))
-            | JwtError::Decode(JwtDecodeError::BadAlgorithm(d)) => Some(Value::String(d.clone())),
+            | JwtError::Decode(JwtDecodeError::BadAlgorithm(d))
+            | JwtError::RoleClaimKeyInvalid(d) => Some(Value::String(d.clone())),
             JwtError::Decode(_)
             | JwtError::SecretMissing
             | JwtError::TokenRequired
@@ -943,7 +947,7 @@ impl JwtError {
                 ),
             )],
             JwtError::TokenRequired => vec![("WWW-Authenticate".into(), "Bearer".into())],
-            JwtError::SecretMissing => Vec::new(),
+            JwtError::SecretMissing | JwtError::RoleClaimKeyInvalid(_) => Vec::new(),
         }
     }
 }

@@ -16,6 +16,7 @@ use pgrx::{pg_shmem_init, PgAtomic};
 mod api_request;
 mod app;
 mod auth;
+mod claim_path;
 mod config;
 mod error;
 mod executor;

@@ -379,4 +379,48 @@ fn the_role_claim_key_is_configurable() {
     let top = jwt(json!({"role": "web_user", "user_id": 42}));
     let r = c.get_with("/todos?order=id", &[("Authorization", &bearer(&top))]);
     assert_eq!(todo_ids(&r), [1, 2, 3, 4]);
+
+    // Reloadable, and an RFC 9535 JSONPath (PostgREST 16): a Keycloak-style list of roles
+    // filtered by equality or by a regular expression.
+    let keycloak = jwt(json!({
+        "realm_access": {"roles": ["offline_access", "web_user"]},
+        "https://example.com/role": "web_user",
+        "user_id": 42
+    }));
+    let with_key = |key: &str| {
+        c.set_conf("pgrest.jwt_role_claim_key", key);
+        c.reload();
+    };
+    for key in [
+        "$.realm_access.roles[?(@ == 'web_user')]",
+        "$.realm_access.roles[?search(@, '^web_')]",
+        "$['https://example.com/role']",
+        // The older JSPath syntax still works (PostgREST deprecates it; a warning is logged).
+        ".realm_access.roles[?(@ ^== \"web\")]",
+        ".\"https://example.com/role\"",
+    ] {
+        with_key(key);
+        let r = c.get_with("/todos?order=id", &[("Authorization", &bearer(&keycloak))]);
+        assert_eq!(todo_ids(&r), [3, 4], "{key}");
+    }
+    assert!(
+        c.log().contains("uses the older JSPath syntax"),
+        "{}",
+        pgrest_e2e::harness::tail(&c.log(), 20)
+    );
+
+    // A key that does not parse: requests with a token are refused (a role read from the
+    // wrong place is worse than none), anonymous ones are served.
+    with_key("$.role;;x");
+    let r = c.get_with("/todos?order=id", &[("Authorization", &bearer(&keycloak))]);
+    let body = assert_error(&r, 500, "PGRST300");
+    assert_eq!(body["message"], "Server's JWT role claim key is invalid");
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("failed to parse role-claim-key value ($.role;;x)"),
+        "{body}"
+    );
+    assert_eq!(todo_ids(&c.get("/todos?order=id")), [1, 2, 3, 4]);
 }
