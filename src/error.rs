@@ -36,6 +36,8 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiRequestError {
     AggregatesNotAllowed,
+    /// PGRST127 with what is not implemented (the details).
+    NotImplemented(String),
     MediaType(Vec<String>),
     InvalidBody(String),
     /// PUT filters are not exactly `eq` on every primary-key column.
@@ -471,6 +473,7 @@ impl ApiRequestError {
             PgrstParse(_) => "PGRST121",
             InvalidPreferences(_) => "PGRST122",
             AggregatesNotAllowed => "PGRST123",
+            NotImplemented(_) => "PGRST127",
             MaxAffectedViolation(_) => "PGRST124",
             MaxAffectedRpcViolation => "PGRST128",
             InvalidResourcePath => "PGRST125",
@@ -484,6 +487,7 @@ impl ApiRequestError {
         use ApiRequestError::*;
         match self {
             AggregatesNotAllowed => 400,
+            NotImplemented(_) => 400,
             MediaType(_) => 406,
             InvalidBody(_) => 400,
             InvalidFilters => 405,
@@ -539,6 +543,7 @@ impl ApiRequestError {
             PgrstParse(_) => "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error".into(),
             InvalidPreferences(_) => "Invalid preferences given with handling=strict".into(),
             AggregatesNotAllowed => "Use of aggregate functions is not allowed".into(),
+            NotImplemented(_) => "Feature not implemented".into(),
             MaxAffectedViolation(_) => "Query result exceeds max-affected preference constraint".into(),
             MaxAffectedRpcViolation => "Function must return SETOF or TABLE when max-affected preference is used with handling=strict".into(),
             InvalidResourcePath => "Invalid path specified in request URL".into(),
@@ -553,6 +558,7 @@ impl ApiRequestError {
         let s = |t: String| Some(Value::String(t));
         match self {
             QueryParam(e) => s(e.details.clone()),
+            NotImplemented(d) => s(d.clone()),
             InvalidRange(r) => s(r.details()),
             Singularity(n) => s(format!("The result contains {n} rows")),
             PgrstParse(RaiseParseError::Message(m)) => {
@@ -621,6 +627,7 @@ impl ApiRequestError {
             BodyTimeout(_) => s("Raise pgrest.server_body_timeout or send the body faster.".into()),
             LimitNoOrder => s("Apply an 'order' using unique column(s)".into()),
             AggregatesNotAllowed
+            | NotImplemented(_)
             | MediaType(_)
             | InvalidBody(_)
             | InvalidFilters

@@ -1,7 +1,7 @@
 //! Aggregates in `select` (`pgrest.db_aggregates_enabled`), as PostgREST 12+: `count()`,
 //! `col.sum()`, `avg`, `min`, `max`, `col.count()`, aliases, casts before and after,
 //! grouping by the other selected fields (and embedded columns), in embeds, on function
-//! results; PGRST123 when disabled.
+//! results, lifted out of to-one spreads; PGRST123 when disabled.
 //!
 //! Cluster `aggregates` (`pgrest.db_aggregates_enabled = on`); the default cluster of the
 //! embedding suite answers PGRST123. Fixtures: 55_embedding.sql (eb_books: years 2001, 2005,
@@ -91,9 +91,54 @@ fn aggregates_in_embeds_and_function_results() {
         rows("/rpc/fn_table?n=4&select=sq.sum(),x.count()"),
         json!([{"sum": 30, "count": 4}])
     );
-    // Spreads do not take aggregates yet.
-    let r = cluster().get("/eb_books?select=id,...eb_authors!author_id(id.count())");
-    assert_error(&r, 400, "PGRST123");
+}
+
+#[test]
+fn a_to_one_spreads_aggregates_are_computed_at_its_parents_level() {
+    // PostgREST's hoisting: `...rel(col.agg())` aggregates over the parent's rows, grouped
+    // by the parent's other fields.
+    assert_eq!(
+        rows("/eb_books?select=...eb_authors!author_id(authors:id.count())"),
+        json!([{"authors": 3}])
+    );
+    assert_eq!(
+        rows("/eb_books?select=publisher_id,...eb_authors!author_id(n:id.count())&order=publisher_id.nullsfirst"),
+        json!([
+            {"publisher_id": null, "n": 0},
+            {"publisher_id": 1, "n": 2},
+            {"publisher_id": 2, "n": 1}
+        ])
+    );
+    // count() counts the spread's rows (a book without an author has none).
+    assert_eq!(
+        rows("/eb_books?select=publisher_id,...eb_authors!author_id(count())&order=publisher_id.nullsfirst"),
+        json!([
+            {"publisher_id": null, "count": 0},
+            {"publisher_id": 1, "count": 2},
+            {"publisher_id": 2, "count": 1}
+        ])
+    );
+    // Grouped by a spread's plain field, with the aggregate's cast.
+    assert_eq!(
+        rows("/eb_books?select=year.sum()::text,...eb_publishers(name)&publisher_id=not.is.null&order=eb_publishers(name)"),
+        json!([{"sum": "4011", "name": "North"}, {"sum": "2005", "name": "South"}])
+    );
+    // Through nested to-one spreads, up to the first level that is not one.
+    assert_eq!(
+        rows("/eb_prints?select=...eb_editions(lang,...eb_books(latest:year.max()))&order=eb_editions(lang)"),
+        json!([{"lang": "en", "latest": 2010}, {"lang": "fr", "latest": 2001}])
+    );
+    assert_eq!(
+        rows("/eb_books?select=title,eb_editions(...eb_books(n:count()))&id=eq.1"),
+        json!([{"title": "Alpha", "eb_editions": [{"n": 2}]}])
+    );
+    // To-many spreads do not aggregate (PostgREST's answer).
+    let r = cluster().get("/eb_authors?select=name,...eb_books!author_id(year.sum())");
+    let body = assert_error_message(&r, 400, "PGRST127", "Feature not implemented");
+    assert_eq!(
+        body["details"],
+        "Aggregates are not implemented for one-to-many or many-to-many spreads."
+    );
 }
 
 #[test]

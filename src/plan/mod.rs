@@ -18,7 +18,7 @@ use crate::schema_cache::{PgType, SchemaCache, Table};
 
 pub mod call;
 mod read;
-pub use read::{EmbedShape, Link, ReadPlan, Source};
+pub use read::{EmbedShape, Link, ReadPlan, Source, SpreadField};
 
 /// A type named by the user in a cast (`select=col::text`), resolved by PostgreSQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,8 @@ pub trait TypeResolver {
 pub enum FieldKind {
     /// `*`.
     Star,
+    /// The whole row as one value: `count()` lifted out of a spread counts these.
+    Row,
     /// A column of the relation.
     Column,
     /// A function taking the row type, called with attribute notation (`t.fn`).
@@ -686,6 +688,8 @@ fn returning(api: &ApiRequest, read: &ReadPlan, pk: &[String]) -> Returning {
             for s in &read.select {
                 match s.field.kind {
                     FieldKind::Star => return Returning::All,
+                    // Only in the embeds of a spread, never at the top.
+                    FieldKind::Row => {}
                     FieldKind::Column | FieldKind::Unknown | FieldKind::Computed => {
                         if !cols.contains(&s.field.name) {
                             cols.push(s.field.name.clone());

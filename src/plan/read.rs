@@ -7,8 +7,8 @@
 
 use crate::api_request::range::Range;
 use crate::api_request::types::{
-    Field, Filter, IsVal, JoinType, JsonOperation, LogicTree, OpExpr, Operation, OrderTerm,
-    SelectItem,
+    AggregateFunction, Field, Filter, IsVal, JoinType, JsonOperation, LogicTree, OpExpr, Operation,
+    OrderTerm, SelectItem,
 };
 use crate::api_request::ApiRequest;
 use crate::config::AppConfig;
@@ -17,7 +17,7 @@ use crate::schema_cache::{most_similar, Cardinality, PgType, Relationship, Schem
 
 use super::{
     CoercibleField, CoercibleFilter, CoercibleLogicTree, CoercibleOrderTerm, FieldKind,
-    SelectField, TypeResolver,
+    SelectField, TypeRef, TypeResolver,
 };
 
 /// A read of one relation and of the relations embedded in it.
@@ -66,7 +66,18 @@ pub enum EmbedShape {
     Empty,
     /// `...rel(...)`: these fields of the embed become fields of the parent (to-many:
     /// each an array); `*` stands for all the embed's columns.
-    Spread(Vec<String>),
+    Spread(Vec<SpreadField>),
+}
+
+/// A field a spread gives its parent: the embed's output column `name`, aggregated at the
+/// parent's level when the spread (to-one) lifted an aggregate there, as PostgREST does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpreadField {
+    pub name: String,
+    pub aggregate: Option<AggregateFunction>,
+    pub aggregate_cast: Option<TypeRef>,
+    /// The aggregate's output name (PostgreSQL names it after the function otherwise).
+    pub alias: Option<String>,
 }
 
 /// How the rows of an embed relate to the row of its parent.
@@ -374,9 +385,17 @@ impl Planner<'_> {
             .table(&rel.foreign_schema, &rel.foreign_table)
             .ok_or_else(|| self.no_rel(&parent.name, written, hint))?;
         let mut plan = self.node(child, children, depth)?;
-        // PostgREST lifts a spread's aggregates to the parent's grouping; pgrest does not yet.
-        if spread && plan.select.iter().any(|s| s.aggregate.is_some()) {
-            return Err(ApiRequestError::AggregatesNotAllowed.into());
+        let to_one = rel.is_to_one();
+        let lifted = if spread {
+            lift_aggregates(&mut plan)
+        } else {
+            Vec::new()
+        };
+        if !to_one && !lifted.is_empty() {
+            return Err(ApiRequestError::NotImplemented(
+                "Aggregates are not implemented for one-to-many or many-to-many spreads.".into(),
+            )
+            .into());
         }
         let name = alias.as_deref().unwrap_or(written);
         let agg_alias = format!("{}_{name}_{depth}", rel.table);
@@ -402,13 +421,20 @@ impl Planner<'_> {
             },
         };
         plan.alias = Some(format!("{}_{depth}", rel.foreign_table));
-        let to_one = rel.is_to_one();
         let shape = if spread {
             if !to_one {
                 // To-many spreads aggregate each field: `*` becomes the columns.
                 expand_star(&mut plan, child);
             }
-            EmbedShape::Spread(spread_fields(&plan))
+            let mut fields = spread_fields(&plan);
+            for (name, aggregate, aggregate_cast, alias) in lifted {
+                if let Some(f) = fields.iter_mut().find(|f| f.name == name) {
+                    f.aggregate = Some(aggregate);
+                    f.aggregate_cast = aggregate_cast;
+                    f.alias = alias;
+                }
+            }
+            EmbedShape::Spread(fields)
         } else if is_empty(&plan, children) {
             EmbedShape::Empty
         } else {
@@ -565,7 +591,7 @@ fn expand_star(plan: &mut ReadPlan, table: &Table) {
     if !plan.select.iter().any(|s| s.field.kind == FieldKind::Star) {
         return;
     }
-    // (Spreads have no aggregates, so no `count()` is expanded here.)
+    // (To-many spreads have no aggregates, so no `count()` is expanded here.)
     let mut select = Vec::new();
     for s in plan.select.drain(..) {
         if s.field.kind == FieldKind::Star {
@@ -589,21 +615,69 @@ fn expand_star(plan: &mut ReadPlan, table: &Table) {
     plan.select = select;
 }
 
-/// The names a spread gives its parent: its fields, its embeds, and what spreads below it give.
-fn spread_fields(plan: &ReadPlan) -> Vec<String> {
-    let mut out: Vec<String> = plan
+/// The fields a spread gives its parent: its fields, its embeds, and what spreads below it
+/// give (not aggregated: see [`lift_aggregates`]).
+fn spread_fields(plan: &ReadPlan) -> Vec<SpreadField> {
+    let plain = |name: String| SpreadField {
+        name,
+        aggregate: None,
+        aggregate_cast: None,
+        alias: None,
+    };
+    let mut out: Vec<SpreadField> = plan
         .select
         .iter()
-        .map(|s| s.alias.clone().unwrap_or_else(|| s.field.name.clone()))
+        .map(|s| plain(s.alias.clone().unwrap_or_else(|| s.field.name.clone())))
         .collect();
     for e in &plan.embeds {
         match &e.shape {
-            EmbedShape::Json => out.push(e.name().to_string()),
+            EmbedShape::Json => out.push(plain(e.name().to_string())),
             EmbedShape::Empty => {}
-            EmbedShape::Spread(fields) => out.extend(fields.iter().cloned()),
+            EmbedShape::Spread(fields) => out.extend(fields.iter().map(|f| plain(f.name.clone()))),
         }
     }
     out
+}
+
+/// An aggregate a spread lifts to its parent: the spread's output column it applies to,
+/// the function, its cast and its output name.
+type Lifted = (String, AggregateFunction, Option<TypeRef>, Option<String>);
+
+/// PostgREST's aggregate hoisting: a spread embed's aggregates are computed at its parent's
+/// level, grouped by the parent's other fields (a spread of one row per parent row has
+/// nothing to aggregate on its own). The spread's query selects the plain values instead;
+/// aggregates that spreads below it lifted to it pass through to the level above, until a
+/// level that is not a to-one spread applies them. `count()` counts the spread's whole rows.
+fn lift_aggregates(plan: &mut ReadPlan) -> Vec<Lifted> {
+    let mut lifted = Vec::new();
+    for (i, s) in plan.select.iter_mut().enumerate() {
+        let Some(aggregate) = s.aggregate.take() else {
+            continue;
+        };
+        let aggregate_cast = s.aggregate_cast.take();
+        let output = s.alias.clone();
+        if s.field.kind == FieldKind::Star {
+            s.field.kind = FieldKind::Row;
+            s.alias = Some(s.alias.clone().unwrap_or_else(|| format!("pgrst_row_{i}")));
+        }
+        let name = s.alias.clone().unwrap_or_else(|| s.field.name.clone());
+        lifted.push((name, aggregate, aggregate_cast, output));
+    }
+    for e in plan.embeds.iter_mut().filter(|e| e.to_one) {
+        if let EmbedShape::Spread(fields) = &mut e.shape {
+            for f in fields.iter_mut() {
+                if let Some(aggregate) = f.aggregate.take() {
+                    lifted.push((
+                        f.name.clone(),
+                        aggregate,
+                        f.aggregate_cast.take(),
+                        f.alias.take(),
+                    ));
+                }
+            }
+        }
+    }
+    lifted
 }
 
 /// The filters and logic trees on the target itself: what a PATCH/DELETE changes.

@@ -18,7 +18,7 @@ use crate::plan::call::{ArgValue, CallArgs, CallParam, CallPlan, Returns};
 use crate::plan::{
     Aggregate, CoercibleField, CoercibleFilter, CoercibleLogicTree, CoercibleOrderTerm, CountPlan,
     EmbedShape, FieldKind, Link, MutateLimit, MutatePlan, ReadPlan, Returning, SelectField,
-    TypedColumn, ValueType,
+    SpreadField, TypeRef, TypedColumn, ValueType,
 };
 use crate::schema_cache::PgType;
 use sql::{SqlBuilder, Statement};
@@ -63,10 +63,17 @@ fn json_path(b: &mut SqlBuilder, path: &[JsonOperation]) {
 }
 
 fn field(b: &mut SqlBuilder, q: Qualifier, f: &CoercibleField) {
-    if f.kind == FieldKind::Star {
-        qualifier(b, q);
-        b.push(".*");
-        return;
+    match f.kind {
+        FieldKind::Star => {
+            qualifier(b, q);
+            b.push(".*");
+            return;
+        }
+        FieldKind::Row => {
+            qualifier(b, q);
+            return;
+        }
+        FieldKind::Column | FieldKind::Computed | FieldKind::Unknown => {}
     }
     let wrap = !f.json_path.is_empty() && f.to_jsonb;
     if wrap {
@@ -381,38 +388,67 @@ fn select_field(b: &mut SqlBuilder, q: Qualifier, s: &SelectField) {
     };
     match s.aggregate {
         None => cast_field(b),
-        Some(agg) => {
-            if s.aggregate_cast.is_some() {
-                b.push("CAST(");
-            }
-            b.push(match agg {
-                AggregateFunction::Sum => "SUM(",
-                AggregateFunction::Avg => "AVG(",
-                AggregateFunction::Max => "MAX(",
-                AggregateFunction::Min => "MIN(",
-                AggregateFunction::Count => "COUNT(",
-            });
-            // `count()`: every row, also one whose columns are all NULL.
-            if s.field.kind == FieldKind::Star {
+        // `count()`: every row, also one whose columns are all NULL.
+        Some(agg) if s.field.kind == FieldKind::Star => {
+            aggregate(b, agg, s.aggregate_cast.as_ref(), |b| {
                 b.push("*");
-            } else {
-                cast_field(b);
-            }
-            b.push(")");
-            if let Some(t) = &s.aggregate_cast {
-                b.push(" AS ").qualified(&t.schema, &t.name).push(")");
-            }
+            })
         }
+        Some(agg) => aggregate(b, agg, s.aggregate_cast.as_ref(), cast_field),
     }
     if let Some(a) = &s.alias {
         b.push(" AS ").ident(a);
     }
 }
 
+/// `AGG(value)`, cast when asked (`amount.sum()::text`).
+fn aggregate(
+    b: &mut SqlBuilder,
+    agg: AggregateFunction,
+    cast: Option<&TypeRef>,
+    value: impl FnOnce(&mut SqlBuilder),
+) {
+    if cast.is_some() {
+        b.push("CAST(");
+    }
+    b.push(match agg {
+        AggregateFunction::Sum => "SUM(",
+        AggregateFunction::Avg => "AVG(",
+        AggregateFunction::Max => "MAX(",
+        AggregateFunction::Min => "MIN(",
+        AggregateFunction::Count => "COUNT(",
+    });
+    value(b);
+    b.push(")");
+    if let Some(t) = cast {
+        b.push(" AS ").qualified(&t.schema, &t.name).push(")");
+    }
+}
+
+/// A field of a to-one spread in its parent's select list: `"agg"."name"`, or the aggregate
+/// the spread lifted to this level.
+fn spread_select(b: &mut SqlBuilder, agg: &str, f: &SpreadField) {
+    match f.aggregate {
+        None => spread_field(b, agg, &f.name),
+        Some(a) => {
+            aggregate(b, a, f.aggregate_cast.as_ref(), |b| {
+                spread_field(b, agg, &f.name)
+            });
+            if let Some(alias) = &f.alias {
+                b.push(" AS ").ident(alias);
+            }
+        }
+    }
+}
+
 /// `GROUP BY` the fields of a level that has aggregates: its other fields (by alias when
 /// they have one) and its embeds' columns, as PostgREST's `groupF`.
 fn group_by(b: &mut SqlBuilder, plan: &ReadPlan) {
-    if plan.select.iter().all(|s| s.aggregate.is_none()) {
+    let lifted = plan.embeds.iter().any(|e| match &e.shape {
+        EmbedShape::Spread(fields) => fields.iter().any(|f| f.aggregate.is_some()),
+        EmbedShape::Json | EmbedShape::Empty => false,
+    });
+    if !lifted && plan.select.iter().all(|s| s.aggregate.is_none()) {
         return;
     }
     let q = plan_qualifier(plan);
@@ -438,9 +474,9 @@ fn group_by(b: &mut SqlBuilder, plan: &ReadPlan) {
                 b.ident(e.name());
             }
             EmbedShape::Spread(fields) => {
-                for f in fields {
+                for f in fields.iter().filter(|f| f.aggregate.is_none()) {
                     term(b);
-                    b.ident(f);
+                    spread_field(b, &e.agg_alias, &f.name);
                 }
             }
         }
@@ -495,7 +531,7 @@ fn select_list(b: &mut SqlBuilder, plan: &ReadPlan) {
             (EmbedShape::Spread(fields), _) => {
                 for f in fields {
                     sep.next(b);
-                    spread_field(b, &e.agg_alias, f);
+                    spread_select(b, &e.agg_alias, f);
                 }
             }
         }
@@ -617,8 +653,8 @@ fn read_query(
         if let EmbedShape::Spread(fields) = &e.shape {
             for f in fields {
                 b.push(", COALESCE(json_agg(");
-                spread_field(b, agg, f);
-                b.push("), '[]')::jsonb AS ").ident(f);
+                spread_field(b, agg, &f.name);
+                b.push("), '[]')::jsonb AS ").ident(&f.name);
             }
         }
         b.push(" FROM (");
