@@ -37,6 +37,9 @@ pub(crate) struct App {
     executor: Executor,
     /// The last request's main statement, kept when `pgrest.log_query` is on.
     pub last_statement: Option<String>,
+    /// In a worker: requests are top-level transactions. From SQL (`pgrest.request()`): the
+    /// caller's session, requests are subtransactions of its transaction.
+    session: bool,
 }
 
 impl App {
@@ -47,7 +50,32 @@ impl App {
             cache_generation: u64::MAX,
             executor: Executor::new(),
             last_statement: None,
+            session: false,
         }
+    }
+
+    /// An App for the calling session (`pgrest.request()`): each request is a subtransaction
+    /// and the schema cache also follows this session's own uncommitted DDL.
+    pub fn session(config: Arc<AppConfig>) -> App {
+        App {
+            executor: Executor::nested(),
+            session: true,
+            ..App::new(config)
+        }
+    }
+
+    /// The schema generation the cache must match.
+    fn generation(&self) -> u64 {
+        if self.session {
+            crate::session_schema_generation()
+        } else {
+            crate::schema_generation()
+        }
+    }
+
+    /// The settings the cache was loaded with.
+    pub fn config(&self) -> &AppConfig {
+        &self.config
     }
 
     /// New settings (SIGHUP): the exposed schemas may have changed, so reload the cache.
@@ -59,11 +87,15 @@ impl App {
     /// The response to a request. Never panics: a panic anywhere in the request's path is
     /// answered with PostgREST's 500.
     pub fn respond(&mut self, req: &Request) -> HttpResponse {
+        let session = self.session;
         let result = PgTryBuilder::new(AssertUnwindSafe(|| self.try_respond(req)))
             .catch_others(|caught| {
                 // The executor ends its transactions itself; this only matters if a panic
-                // escaped between a transaction's start and its guard (a pgrest bug).
-                unsafe { pgrx::pg_sys::AbortCurrentTransaction() };
+                // escaped between a transaction's start and its guard (a pgrest bug). A
+                // calling session's transaction is its own.
+                if !session {
+                    unsafe { pgrx::pg_sys::AbortCurrentTransaction() };
+                }
                 Err(crate::executor::caught_to_error(caught))
             })
             .execute();
@@ -102,7 +134,7 @@ impl App {
     /// errors that look stale wait here.
     fn generation_moves(&self) -> bool {
         for _ in 0..10 {
-            if crate::schema_generation() != self.cache_generation {
+            if self.generation() != self.cache_generation {
                 return true;
             }
             std::thread::sleep(std::time::Duration::from_micros(500));
@@ -192,6 +224,22 @@ impl App {
         Ok(response)
     }
 
+    /// The main statement `req` would run, planned but not run (`pgrest.sql()`); `None` for
+    /// what runs no statement (OPTIONS).
+    pub fn statement(&mut self, req: &Request) -> Result<Option<query::sql::Statement>, Error> {
+        let cache = self.schema_cache()?;
+        let (api, cfg) = (&req.api, &req.config);
+        if matches!(api.action, Action::SchemaInfo | Action::RoutineInfo { .. }) {
+            return Ok(None);
+        }
+        self.executor.transaction(true, |tx| {
+            // Casts resolve under the request's role and search_path, as when it runs.
+            set_request_settings(tx, req, &cache, &[])?;
+            let plan = plan::action_plan(api, cfg, &cache, &mut CatalogTypes)?;
+            Ok((main_statement(&plan), TxEnd::Rollback))
+        })
+    }
+
     /// The schema cache, reloaded first when DDL (or `pgrest.reload()`) changed the shared
     /// generation, or when a hot standby replayed catalog changes. If the reload fails the
     /// old cache is dropped rather than served (it may describe objects that are gone): the
@@ -208,7 +256,7 @@ impl App {
 
     /// Whether the next request would reload the schema cache.
     pub fn cache_is_stale(&self) -> bool {
-        self.cache.is_none() || crate::schema_generation() != self.cache_generation
+        self.cache.is_none() || self.generation() != self.cache_generation
     }
 
     /// Reloads the schema cache ahead of the next request when it is stale (the worker is
@@ -230,7 +278,7 @@ impl App {
     }
 
     fn schema_cache(&mut self) -> Result<Arc<SchemaCache>, Error> {
-        let generation = crate::schema_generation();
+        let generation = self.generation();
         let stale = self.cache_is_stale() || self.standby_catalog_changed()?;
         if stale {
             self.cache = None;
@@ -273,6 +321,10 @@ impl App {
     fn standby_catalog_changed(&mut self) -> Result<bool, Error> {
         if !crate::worker::in_recovery() {
             return Ok(false);
+        }
+        if self.session {
+            // No catalog callbacks in a calling session: read the catalog again.
+            return Ok(true);
         }
         self.executor
             .transaction(true, |_| Ok(((), TxEnd::Commit)))?;

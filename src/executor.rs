@@ -71,6 +71,8 @@ pub struct Executor {
     plans: HashMap<String, CachedPlan>,
     tick: u64,
     db_is_utf8: bool,
+    /// Transactions are subtransactions of a caller's transaction (`pgrest.request()`).
+    nested: bool,
 }
 
 /// Handle given to the body of [`Executor::transaction`].
@@ -118,6 +120,17 @@ impl Executor {
             plans: HashMap::new(),
             tick: 0,
             db_is_utf8,
+            nested: false,
+        }
+    }
+
+    /// An executor inside a calling session's transaction: [`Executor::transaction`] runs
+    /// a subtransaction, which the body's end releases or rolls back, and the caller's
+    /// memory context, resource owner and read-only state are as they were afterwards.
+    pub fn nested() -> Executor {
+        Executor {
+            nested: true,
+            ..Executor::new()
         }
     }
 
@@ -129,6 +142,9 @@ impl Executor {
         read_only: bool,
         body: impl FnOnce(&mut Tx) -> Result<(T, TxEnd), Error>,
     ) -> Result<T, Error> {
+        if self.nested {
+            return self.subtransaction(read_only, body);
+        }
         unsafe {
             pg_sys::SetCurrentStatementStartTimestamp();
             pg_sys::StartTransactionCommand();
@@ -176,6 +192,76 @@ impl Executor {
                 pg_sys::AbortCurrentTransaction();
                 pg_sys::QueryCancelPending = 0;
             }
+            Err(caught_to_error(caught))
+        })
+        .execute();
+        unsafe { pg_sys::error_context_stack = previous };
+        result
+    }
+
+    /// [`Executor::transaction`] for a nested executor: the same contract, as a
+    /// subtransaction of the caller's transaction (as PL/pgSQL runs an exception block).
+    fn subtransaction<T>(
+        &mut self,
+        read_only: bool,
+        body: impl FnOnce(&mut Tx) -> Result<(T, TxEnd), Error>,
+    ) -> Result<T, Error> {
+        let (context, owner, was_read_only) = unsafe {
+            (
+                pg_sys::CurrentMemoryContext,
+                pg_sys::CurrentResourceOwner,
+                pg_sys::XactReadOnly,
+            )
+        };
+        unsafe {
+            // The caller's earlier changes are visible to the request's snapshot.
+            pg_sys::CommandCounterIncrement();
+            pg_sys::BeginInternalSubTransaction(std::ptr::null());
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::XactReadOnly = read_only || was_read_only;
+            LAST_ERRCODE = 0;
+        }
+        let restore = move || unsafe {
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::CurrentResourceOwner = owner;
+            pg_sys::XactReadOnly = was_read_only;
+        };
+        let mut callback = pg_sys::ErrorContextCallback {
+            previous: unsafe { pg_sys::error_context_stack },
+            callback: Some(record_errcode),
+            arg: std::ptr::null_mut(),
+        };
+        let previous = callback.previous;
+        unsafe { pg_sys::error_context_stack = &mut callback };
+        let mut tx = Tx {
+            exec: self,
+            read_only,
+            snapshot_pushed: false,
+            timeout_armed: false,
+        };
+        let result = PgTryBuilder::new(AssertUnwindSafe(|| {
+            let outcome = body(&mut tx);
+            let keep = matches!(outcome, Ok((_, TxEnd::Commit)));
+            if outcome.is_ok() {
+                tx.finish_spi();
+            }
+            unsafe {
+                pg_sys::error_context_stack = previous;
+                if keep {
+                    pg_sys::ReleaseCurrentSubTransaction();
+                } else {
+                    pg_sys::RollbackAndReleaseCurrentSubTransaction();
+                }
+            }
+            restore();
+            outcome.map(|(value, _)| value)
+        }))
+        .catch_others(|caught| {
+            unsafe {
+                pg_sys::error_context_stack = previous;
+                pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            }
+            restore();
             Err(caught_to_error(caught))
         })
         .execute();
@@ -337,6 +423,9 @@ impl Tx<'_> {
     /// Arms PostgreSQL's statement timeout with the current `statement_timeout` (which the
     /// request's role settings may have changed). SPI never arms it by itself.
     pub fn arm_statement_timeout(&mut self) {
+        if self.exec.nested {
+            return; // The caller's statement runs under its own timeout.
+        }
         unsafe {
             if pg_sys::StatementTimeout > 0 {
                 enable_timeout_after(STATEMENT_TIMEOUT, pg_sys::StatementTimeout);

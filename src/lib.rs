@@ -29,6 +29,7 @@ mod pool;
 mod query;
 mod response;
 mod schema_cache;
+mod session;
 mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -190,6 +191,21 @@ fn reload_at_commit() {
         // Idle workers reload now rather than at their next request.
         listener::wake_all_executors();
     });
+    // This session's own `pgrest.request()` sees the change before it commits, and again
+    // if it is rolled back.
+    LOCAL_CHANGES.fetch_add(1, Ordering::SeqCst);
+    pgrx::callbacks::register_xact_callback(pgrx::callbacks::PgXactCallbackEvent::Abort, || {
+        LOCAL_CHANGES.fetch_add(1, Ordering::SeqCst);
+    });
+}
+
+/// Schema changes made by this backend (committed or not), for `pgrest.request()`.
+static LOCAL_CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// The generation a calling session's schema cache must match: the shared one, moved also
+/// by this session's uncommitted DDL and its rollback.
+pub(crate) fn session_schema_generation() -> u64 {
+    schema_generation().wrapping_add(LOCAL_CHANGES.load(Ordering::SeqCst) << 32)
 }
 
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;

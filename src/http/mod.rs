@@ -653,7 +653,7 @@ async fn run_forwarded(shared: &Arc<Shared>, f: Forwarded) -> HttpResponse {
         .unwrap_or_else(|_| HttpResponse::from_error(&unavailable("its worker stopped")))
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -722,7 +722,7 @@ async fn read_body(
 }
 
 /// Verifies the JWT and parses the request: everything but the database.
-fn prepare(cfg: &Arc<AppConfig>, parts: &RawParts, now: i64) -> Result<Request, Error> {
+pub(crate) fn prepare(cfg: &Arc<AppConfig>, parts: &RawParts, now: i64) -> Result<Request, Error> {
     let authorization = parts
         .headers
         .iter()
@@ -1177,7 +1177,7 @@ async fn handle(
 
 /// `pgrest.client_error_verbosity = minimal`: an error body keeps only `code` and `message`
 /// (PostgREST 16). Errors are the answers pgrest marks with `Proxy-Status`.
-fn minimal_error(mut r: HttpResponse) -> HttpResponse {
+pub(crate) fn minimal_error(mut r: HttpResponse) -> HttpResponse {
     let is_error = r
         .header("Proxy-Status")
         .is_some_and(|p| p.starts_with("PostgREST; error="));
