@@ -4,7 +4,10 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export PG_CONFIG
 
-DEMO_DIR := target/pgrest-demo
+# Where clusters keep their data: target/, or a folder of /var/tmp when the postgres OS user
+# cannot reach the clone (root's 0700 home). Evaluated when a recipe runs, after `deps`.
+STATE_DIR = $(shell .ci/state-dir.sh)
+DEMO_DIR = $(STATE_DIR)/pgrest-demo
 DEMO_PG_PORT := 54329
 HTTP_PORT ?= 3000
 CLUSTER := .ci/cluster.sh
@@ -22,7 +25,7 @@ run: deps
 	@$(CLUSTER) psql $(DEMO_DIR) $(DEMO_PG_PORT) -f sql/demo.sql >/dev/null
 	@$(CLUSTER) wait-http $(HTTP_PORT) /todos
 	@echo
-	@echo "pgrest is serving http://127.0.0.1:$(HTTP_PORT)  (PostgreSQL: psql -h $(abspath $(DEMO_DIR)) -p $(DEMO_PG_PORT) -U postgres)"
+	@echo "pgrest is serving http://127.0.0.1:$(HTTP_PORT)  (PostgreSQL: psql -h $(DEMO_DIR) -p $(DEMO_PG_PORT) -U postgres)"
 	@echo
 	@echo "  curl 'http://127.0.0.1:$(HTTP_PORT)/todos'"
 	@echo "  curl 'http://127.0.0.1:$(HTTP_PORT)/todos?done=is.false&order=id.desc&limit=2&select=id,task'"
@@ -49,21 +52,21 @@ test-unit:
 
 test-pg:
 	@$(CLUSTER) stop $(DEMO_DIR)
-	@mkdir -p target/pgrx-test-data && { [ "$$(id -u)" -ne 0 ] || chown postgres:postgres target/pgrx-test-data; }
-	cargo pgrx test pg15 $(if $(filter 0,$(shell id -u)),--runas postgres --pgdata $(abspath target/pgrx-test-data),)
+	@mkdir -p $(STATE_DIR)/pgrx-test-data && { [ "$$(id -u)" -ne 0 ] || chown postgres:postgres $(STATE_DIR)/pgrx-test-data; }
+	cargo pgrx test pg15 $(if $(filter 0,$(shell id -u)),--runas postgres --pgdata $(STATE_DIR)/pgrx-test-data,)
 
 test-e2e:
 	@$(CLUSTER) stop $(DEMO_DIR)
 	@# test_hooks: requests may ask for a panic at a given stage (tests/server.rs).
 	cargo pgrx install --pg-config $(PG_CONFIG) --features test_hooks $(if $(filter 0,$(shell id -u)),,--sudo)
-	cargo test -p pgrest-e2e -- --test-threads=4
+	PGREST_E2E_ROOT=$(STATE_DIR)/e2e cargo test -p pgrest-e2e -- --test-threads=4
 
 ## Throughput and latency against pgbench in the same run (see .ci/bench.sh)
 bench:
 	@WITH_BENCH_TOOLS=1 .ci/deps.sh
 	@$(CLUSTER) stop $(DEMO_DIR)
 	cargo pgrx install --release --pg-config $(PG_CONFIG) $(if $(filter 0,$(shell id -u)),,--sudo)
-	.ci/bench.sh
+	PGREST_STATE_DIR=$(STATE_DIR) .ci/bench.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DIR=target/pgrest-bench
+DIR=${PGREST_STATE_DIR:-target}/pgrest-bench
 PG_PORT=54339
 HTTP_PORT=${BENCH_HTTP_PORT:-3099}
 CLIENTS=${BENCH_CLIENTS:-16}
@@ -25,7 +25,7 @@ ROWS=10000
 CLUSTER=.ci/cluster.sh
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 BIN=$("$PG_CONFIG" --bindir)
-WORK=$(realpath -m target/bench-work)
+WORK=$(realpath -m "${PGREST_STATE_DIR:-target}/bench-work")
 mkdir -p "$WORK"
 chmod 777 "$WORK"
 

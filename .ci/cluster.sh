@@ -21,6 +21,12 @@ case "$cmd" in
     dir=$(realpath -m "$1"); pg_port=$2; http_port=$3; shift 3
     if [ ! -f "$dir/PG_VERSION" ]; then
       mkdir -p "$dir"
+      if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$(dirname "$dir")"; then
+        echo "cluster.sh: the postgres OS user cannot reach $(dirname "$dir") (a parent folder" \
+          "is private, e.g. root's 0700 home); use a folder it can reach," \
+          "such as the one .ci/state-dir.sh prints" >&2
+        exit 1
+      fi
       [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
       chmod 700 "$dir"
       as_pg "$BIN/initdb" -D "$dir" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null

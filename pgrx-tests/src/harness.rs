@@ -1,6 +1,6 @@
 //! A real PostgreSQL 15 cluster with pgrest preloaded, spoken to over HTTP.
 //!
-//! [`Cluster::start`] runs initdb into `<workspace>/target/e2e/<name>` (wiped first), writes a
+//! [`Cluster::start`] runs initdb into `<workspace>/target/e2e/<name>` (or `$PGREST_E2E_ROOT/<name>`) (wiped first), writes a
 //! postgresql.conf that preloads pgrest on a free TCP port, starts the server, loads
 //! `sql/demo.sql` and `pgrx-tests/fixtures/*.sql`, and waits until `GET /todos` answers 200.
 //! [`Cluster::shared`] gives the tests of one binary a cluster they share; it is stopped when
@@ -198,9 +198,13 @@ pub fn workspace_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// `<workspace>/target/e2e`, where data directories go.
+/// Where data directories go: `$PGREST_E2E_ROOT` (`make test` sets it to a folder the
+/// postgres OS user can reach, see .ci/state-dir.sh), else `<workspace>/target/e2e`.
 pub fn e2e_root() -> PathBuf {
-    workspace_dir().join("target").join("e2e")
+    match std::env::var_os("PGREST_E2E_ROOT") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => workspace_dir().join("target").join("e2e"),
+    }
 }
 
 /// A command for a PostgreSQL server-side program, run as `postgres` when we are root.

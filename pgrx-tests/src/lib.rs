@@ -3,7 +3,7 @@
 //!
 //! The suites live in `tests/*.rs`; each binary shares one cluster through
 //! [`Cluster::shared`] and starts extra clusters for non-default configurations. Data
-//! directories go to `<workspace>/target/e2e/<cluster name>` (kept after the run for their
+//! directories go to `<workspace>/target/e2e/<cluster name>` (or `$PGREST_E2E_ROOT/<cluster name>`) (kept after the run for their
 //! `server.log`; wiped when the cluster starts again).
 //!
 //! Running them needs pgrest installed into the PostgreSQL 15 the harness uses:
