@@ -147,7 +147,7 @@ impl App {
         req.test_panic("schema_cache");
         let cache = self.schema_cache()?;
         let (api, cfg) = (&req.api, &req.config);
-        if matches!(api.action, Action::SchemaInfo | Action::RoutineInfo { .. }) {
+        if answers_from_cache(&api.action) {
             // OPTIONS / needs only the schema cache, no transaction.
             req.test_panic("options");
             let plan = plan::action_plan(api, cfg, &cache, &mut NoTypes)?;
@@ -229,7 +229,7 @@ impl App {
     pub fn statement(&mut self, req: &Request) -> Result<Option<query::sql::Statement>, Error> {
         let cache = self.schema_cache()?;
         let (api, cfg) = (&req.api, &req.config);
-        if matches!(api.action, Action::SchemaInfo | Action::RoutineInfo { .. }) {
+        if answers_from_cache(&api.action) {
             return Ok(None);
         }
         self.executor.transaction(true, |tx| {
@@ -284,13 +284,14 @@ impl App {
             self.cache = None;
             let started = std::time::Instant::now();
             let loaded = self.load_schema_cache();
+            let took = started.elapsed();
             if let Some(m) = crate::metrics() {
-                m.schema_load(loaded.is_ok(), started.elapsed());
+                m.schema_load(loaded.is_ok(), took);
             }
             if self.config.log_level >= crate::config::LogLevel::Debug && loaded.is_ok() {
                 pgrx::log!(
                     "pgrest: schema cache loaded in {:.1} ms",
-                    started.elapsed().as_secs_f64() * 1000.0
+                    took.as_secs_f64() * 1000.0
                 );
             }
             match loaded {
@@ -352,6 +353,12 @@ impl App {
         SchemaCache::from_json(&String::from_utf8_lossy(&json))
             .map_err(|e| Error::Internal(format!("invalid schema cache document: {e}")))
     }
+}
+
+/// OPTIONS (of the API or of a function) needs only the schema cache: no transaction, no
+/// statement.
+fn answers_from_cache(action: &Action) -> bool {
+    matches!(action, Action::SchemaInfo | Action::RoutineInfo { .. })
 }
 
 /// A deadlock victim (40P01) or a serialization failure (40001): the transaction can simply

@@ -202,10 +202,10 @@ pub fn authenticate(
     authorization: Option<&[u8]>,
     now: i64,
 ) -> Result<AuthResult, JwtError> {
+    let anonymous = || cfg.db_anon_role.clone().ok_or(JwtError::TokenRequired);
     let Some(token) = authorization.and_then(bearer_token) else {
-        let role = cfg.db_anon_role.clone().ok_or(JwtError::TokenRequired)?;
         return Ok(AuthResult {
-            role,
+            role: anonymous()?,
             claims: Map::new(),
         });
     };
@@ -220,7 +220,7 @@ pub fn authenticate(
     let role = match found {
         Some(Value::String(s)) => s,
         Some(v) if !v.is_null() => v.to_string(),
-        _ => cfg.db_anon_role.clone().ok_or(JwtError::TokenRequired)?,
+        _ => anonymous()?,
     };
     Ok(AuthResult { role, claims })
 }

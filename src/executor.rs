@@ -103,6 +103,94 @@ unsafe fn disable_timeout(id: c_int, keep_indicator: bool) {
     }
 }
 
+/// How an [`Executor::transaction`] begins and ends: a top-level transaction in a worker;
+/// in a calling session (`pgrest.request()`), a subtransaction of the caller's transaction,
+/// as PL/pgSQL runs an exception block, after which the caller's memory context, resource
+/// owner and read-only state are as they were.
+#[derive(Clone, Copy)]
+enum Frame {
+    Top,
+    Sub {
+        context: pg_sys::MemoryContext,
+        owner: pg_sys::ResourceOwner,
+        was_read_only: bool,
+    },
+}
+
+impl Frame {
+    fn begin(nested: bool, read_only: bool) -> Frame {
+        unsafe {
+            LAST_ERRCODE = 0;
+            if !nested {
+                pg_sys::SetCurrentStatementStartTimestamp();
+                pg_sys::StartTransactionCommand();
+                // Before the first snapshot, like BEGIN READ ONLY.
+                pg_sys::XactReadOnly = read_only || pg_sys::XactReadOnly;
+                return Frame::Top;
+            }
+            let (context, owner, was_read_only) = (
+                pg_sys::CurrentMemoryContext,
+                pg_sys::CurrentResourceOwner,
+                pg_sys::XactReadOnly,
+            );
+            // The caller's earlier changes are visible to the request's snapshot.
+            pg_sys::CommandCounterIncrement();
+            pg_sys::BeginInternalSubTransaction(std::ptr::null());
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::XactReadOnly = read_only || was_read_only;
+            Frame::Sub {
+                context,
+                owner,
+                was_read_only,
+            }
+        }
+    }
+
+    /// Commits (`keep`) or rolls back.
+    fn end(self, keep: bool) {
+        unsafe {
+            match (self, keep) {
+                (Frame::Top, true) => pg_sys::CommitTransactionCommand(),
+                (Frame::Top, false) => pg_sys::AbortCurrentTransaction(),
+                (Frame::Sub { .. }, true) => pg_sys::ReleaseCurrentSubTransaction(),
+                (Frame::Sub { .. }, false) => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
+            }
+        }
+        self.restore();
+    }
+
+    /// Ends the transaction after an ERROR or a panic. A worker also drops its statement
+    /// timeout and a pending cancel; a calling session's are its own.
+    fn abort_after_error(self) {
+        unsafe {
+            match self {
+                Frame::Top => {
+                    disable_timeout(STATEMENT_TIMEOUT, false);
+                    pg_sys::AbortCurrentTransaction();
+                    pg_sys::QueryCancelPending = 0;
+                }
+                Frame::Sub { .. } => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
+            }
+        }
+        self.restore();
+    }
+
+    fn restore(self) {
+        if let Frame::Sub {
+            context,
+            owner,
+            was_read_only,
+        } = self
+        {
+            unsafe {
+                pg_sys::MemoryContextSwitchTo(context);
+                pg_sys::CurrentResourceOwner = owner;
+                pg_sys::XactReadOnly = was_read_only;
+            }
+        }
+    }
+}
+
 /// `STATEMENT_TIMEOUT` of PostgreSQL's `TimeoutId` enum (utils/timeout.h, PG13–17).
 const STATEMENT_TIMEOUT: c_int = 3;
 
@@ -134,24 +222,15 @@ impl Executor {
         }
     }
 
-    /// Runs `body` in a new transaction. The body's `Ok((value, end))` commits or rolls
-    /// back; its `Err`, any ERROR and any panic abort. The transaction is over when this
-    /// returns, whatever happened.
+    /// Runs `body` in a new transaction (a nested executor: a subtransaction of the
+    /// caller's). The body's `Ok((value, end))` commits or rolls back; its `Err`, any ERROR
+    /// and any panic abort. The transaction is over when this returns, whatever happened.
     pub fn transaction<T>(
         &mut self,
         read_only: bool,
         body: impl FnOnce(&mut Tx) -> Result<(T, TxEnd), Error>,
     ) -> Result<T, Error> {
-        if self.nested {
-            return self.subtransaction(read_only, body);
-        }
-        unsafe {
-            pg_sys::SetCurrentStatementStartTimestamp();
-            pg_sys::StartTransactionCommand();
-            // Before the first snapshot, like BEGIN READ ONLY.
-            pg_sys::XactReadOnly = read_only || pg_sys::XactReadOnly;
-            LAST_ERRCODE = 0;
-        }
+        let frame = Frame::begin(self.nested, read_only);
         let mut callback = pg_sys::ErrorContextCallback {
             previous: unsafe { pg_sys::error_context_stack },
             callback: Some(record_errcode),
@@ -168,100 +247,15 @@ impl Executor {
         let result = PgTryBuilder::new(AssertUnwindSafe(|| {
             let outcome = body(&mut tx);
             tx.disarm_timeout();
-            match outcome {
-                Ok((value, end)) => {
-                    tx.finish_spi();
-                    unsafe {
-                        match end {
-                            TxEnd::Commit => pg_sys::CommitTransactionCommand(),
-                            TxEnd::Rollback => pg_sys::AbortCurrentTransaction(),
-                        }
-                    }
-                    Ok(value)
-                }
-                Err(e) => {
-                    unsafe { pg_sys::AbortCurrentTransaction() };
-                    Err(e)
-                }
-            }
-        }))
-        .catch_others(|caught| {
-            unsafe {
-                pg_sys::error_context_stack = previous;
-                disable_timeout(STATEMENT_TIMEOUT, false);
-                pg_sys::AbortCurrentTransaction();
-                pg_sys::QueryCancelPending = 0;
-            }
-            Err(caught_to_error(caught))
-        })
-        .execute();
-        unsafe { pg_sys::error_context_stack = previous };
-        result
-    }
-
-    /// [`Executor::transaction`] for a nested executor: the same contract, as a
-    /// subtransaction of the caller's transaction (as PL/pgSQL runs an exception block).
-    fn subtransaction<T>(
-        &mut self,
-        read_only: bool,
-        body: impl FnOnce(&mut Tx) -> Result<(T, TxEnd), Error>,
-    ) -> Result<T, Error> {
-        let (context, owner, was_read_only) = unsafe {
-            (
-                pg_sys::CurrentMemoryContext,
-                pg_sys::CurrentResourceOwner,
-                pg_sys::XactReadOnly,
-            )
-        };
-        unsafe {
-            // The caller's earlier changes are visible to the request's snapshot.
-            pg_sys::CommandCounterIncrement();
-            pg_sys::BeginInternalSubTransaction(std::ptr::null());
-            pg_sys::MemoryContextSwitchTo(context);
-            pg_sys::XactReadOnly = read_only || was_read_only;
-            LAST_ERRCODE = 0;
-        }
-        let restore = move || unsafe {
-            pg_sys::MemoryContextSwitchTo(context);
-            pg_sys::CurrentResourceOwner = owner;
-            pg_sys::XactReadOnly = was_read_only;
-        };
-        let mut callback = pg_sys::ErrorContextCallback {
-            previous: unsafe { pg_sys::error_context_stack },
-            callback: Some(record_errcode),
-            arg: std::ptr::null_mut(),
-        };
-        let previous = callback.previous;
-        unsafe { pg_sys::error_context_stack = &mut callback };
-        let mut tx = Tx {
-            exec: self,
-            read_only,
-            snapshot_pushed: false,
-            timeout_armed: false,
-        };
-        let result = PgTryBuilder::new(AssertUnwindSafe(|| {
-            let outcome = body(&mut tx);
-            let keep = matches!(outcome, Ok((_, TxEnd::Commit)));
             if outcome.is_ok() {
                 tx.finish_spi();
             }
-            unsafe {
-                pg_sys::error_context_stack = previous;
-                if keep {
-                    pg_sys::ReleaseCurrentSubTransaction();
-                } else {
-                    pg_sys::RollbackAndReleaseCurrentSubTransaction();
-                }
-            }
-            restore();
+            frame.end(matches!(outcome, Ok((_, TxEnd::Commit))));
             outcome.map(|(value, _)| value)
         }))
         .catch_others(|caught| {
-            unsafe {
-                pg_sys::error_context_stack = previous;
-                pg_sys::RollbackAndReleaseCurrentSubTransaction();
-            }
-            restore();
+            unsafe { pg_sys::error_context_stack = previous };
+            frame.abort_after_error();
             Err(caught_to_error(caught))
         })
         .execute();

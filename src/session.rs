@@ -93,27 +93,31 @@ fn check_role(role: &str) {
     }
 }
 
-fn require_preload() {
+/// Reads the settings, prepares the request (JWT, parsing), checks its role and hands it to
+/// `run` with the session's App. Every setting the request changes is undone afterwards
+/// (as a function's SET clause does), whatever its subtransaction kept. `Err` is an HTTP
+/// answer that ended it early. Also returns the settings and whether the method is HEAD.
+fn in_session<T>(
+    method: &str,
+    path: &str,
+    headers: &JsonB,
+    body: Option<&str>,
+    run: impl FnOnce(&mut App, &crate::http::Request) -> Result<T, HttpResponse>,
+) -> (Arc<AppConfig>, bool, Result<T, HttpResponse>) {
     if crate::metrics().is_none() {
         pgrx::error!("pgrest: pgrest.request() needs pgrest in shared_preload_libraries");
     }
-}
-
-/// Runs `body` with every setting it changes undone at the end (as a function's SET
-/// clause does), whatever the request's subtransaction kept.
-fn with_settings_scope<T>(body: impl FnOnce() -> T) -> T {
+    let cfg = Arc::new(AppConfig::load());
+    let parts = raw_parts(method, path, headers, body);
     let nest = unsafe { pg_sys::NewGUCNestLevel() };
-    let out = body();
+    let result = crate::http::prepare(&cfg, &parts, crate::http::now_secs())
+        .map_err(|e| HttpResponse::from_error(&e))
+        .and_then(|request| {
+            check_role(&request.auth.role);
+            run(session_app(&cfg), &request)
+        });
     unsafe { pg_sys::AtEOXact_GUC(false, nest) };
-    out
-}
-
-/// Prepares the request (JWT, parsing) and checks its role; `Err` is the HTTP answer.
-fn prepare(cfg: &Arc<AppConfig>, parts: &RawParts) -> Result<crate::http::Request, HttpResponse> {
-    let request = crate::http::prepare(cfg, parts, crate::http::now_secs())
-        .map_err(|e| HttpResponse::from_error(&e))?;
-    check_role(&request.auth.role);
-    Ok(request)
+    (cfg, parts.method == "HEAD", result)
 }
 
 /// Runs an HTTP request through pgrest in this session and returns PostgREST's answer:
@@ -133,19 +137,15 @@ fn request(
         name!(body, Option<String>),
     ),
 > {
-    require_preload();
-    let cfg = Arc::new(AppConfig::load());
-    let parts = raw_parts(method, path, &headers, body);
-    let response = with_settings_scope(|| match prepare(&cfg, &parts) {
-        Ok(request) => session_app(&cfg).respond(&request),
-        Err(answer) => answer,
+    let (cfg, is_head, result) = in_session(method, path, &headers, body, |app, request| {
+        Ok(app.respond(request))
     });
+    let response = result.unwrap_or_else(|answer| answer);
     let response = if cfg.minimal_errors {
         crate::http::minimal_error(response)
     } else {
         response
     };
-    let mut names: Vec<String> = Vec::new();
     let mut object = serde_json::Map::new();
     for (k, v) in response.headers {
         match object.get_mut(&k) {
@@ -154,12 +154,11 @@ fn request(
                 existing.push_str(&v);
             }
             _ => {
-                names.push(k.clone());
                 object.insert(k, serde_json::Value::String(v));
             }
         }
     }
-    let body = (parts.method != "HEAD" && !response.body.is_empty())
+    let body = (!is_head && !response.body.is_empty())
         .then(|| String::from_utf8_lossy(&response.body).into_owned());
     TableIterator::once((
         response.status as i32,
@@ -177,14 +176,9 @@ fn sql(
     headers: default!(JsonB, "'{}'"),
     body: default!(Option<&str>, "NULL"),
 ) -> TableIterator<'static, (name!(statement, String), name!(params, Vec<String>))> {
-    require_preload();
-    let cfg = Arc::new(AppConfig::load());
-    let parts = raw_parts(method, path, &headers, body);
-    let planned = with_settings_scope(|| match prepare(&cfg, &parts) {
-        Ok(request) => session_app(&cfg)
-            .statement(&request)
-            .map_err(|e| HttpResponse::from_error(&e)),
-        Err(answer) => Err(answer),
+    let (_, _, planned) = in_session(method, path, &headers, body, |app, request| {
+        app.statement(request)
+            .map_err(|e| HttpResponse::from_error(&e))
     });
     match planned {
         Ok(Some(stmt)) => TableIterator::new(vec![(stmt.sql, stmt.params)]),

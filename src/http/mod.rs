@@ -1165,12 +1165,13 @@ async fn handle(
             ));
         }
     }
+    let took = started.elapsed();
     if let Some(m) = crate::metrics() {
-        m.request(log.method(), response.status, started.elapsed());
+        m.request(log.method(), response.status, took);
     }
     if cfg.log_level.logs_status(response.status) {
         let size = if is_head { 0 } else { response.body.len() };
-        shared.log(log.line(response.status, size, started.elapsed()));
+        shared.log(log.line(response.status, size, took));
     }
     to_hyper(response, is_head)
 }
