@@ -1,31 +1,46 @@
 # pgrest — the two commands that matter: `make run` and `make test`.
 SHELL := /bin/bash
-PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+# The PostgreSQL major version to build for, install into, run and test against: 15 (Debian
+# 12's), 16, 17 or 18. Versions the system lacks come as pinned relocatable builds (.ci/pg.sh).
+PG_MAJOR ?= 15
 export PATH := $(HOME)/.cargo/bin:$(PATH)
-export PG_CONFIG
 
 # Where clusters keep their data: target/, or a folder of /var/tmp when the postgres OS user
-# cannot reach the clone (root's 0700 home). Evaluated when a recipe runs, after `deps`.
+# cannot reach the clone (root's 0700 home). These are evaluated when a recipe runs, after `deps`.
 STATE_DIR = $(shell .ci/state-dir.sh)
-DEMO_DIR = $(STATE_DIR)/pgrest-demo
-DEMO_PG_PORT := 54329
+# The PostgreSQL `make install` and `make run` use: $(PG_CONFIG) if given, else the system's.
+SERVER_PG_CONFIG = $(shell .ci/pg.sh server $(PG_MAJOR))
+# The tests' own PostgreSQL: they never install into one anyone else uses.
+TEST_PG_CONFIG = $(shell .ci/pg.sh test $(PG_MAJOR))
+DEMO_DIR = $(STATE_DIR)/pgrest-demo$(if $(filter 15,$(PG_MAJOR)),,-$(PG_MAJOR))
+DEMO_PG_PORT ?= 54329
 HTTP_PORT ?= 3000
+# `make run PROFILE=dev` serves a debug build.
+PROFILE ?= release
 CLUSTER := .ci/cluster.sh
+FEATURES := --no-default-features --features pg$(PG_MAJOR)
 
-.PHONY: run stop install test test-unit test-pg test-e2e bench lint deps fmt
+# The test steps build against the tests' PostgreSQL: cargo-pgrx reads it from a pgrx home of
+# their own, and every build of a `make test` sees the same pg_config (no binding rebuilds).
+define TEST_ENV
+PGRX_PG_CONFIG_PATH=$(TEST_PG_CONFIG) PGRX_HOME=$(STATE_DIR)/pgrx-home-$(PG_MAJOR) \
+PGREST_PG_BIN=$$($(TEST_PG_CONFIG) --bindir) PGREST_PG_MAJOR=$(PG_MAJOR)
+endef
+
+.PHONY: run stop install test test-deps system-files-before system-files-after test-pgrx-home test-unit test-pg test-e2e test-install test-newcomer bench lint deps fmt
 
 deps:
 	@.ci/deps.sh
 
 ## Build, install and serve the demo on http://127.0.0.1:$(HTTP_PORT)
 run: deps
-	@$(CLUSTER) stop $(DEMO_DIR)
-	cargo pgrx install --release --pg-config $(PG_CONFIG) $(if $(filter 0,$(shell id -u)),,--sudo)
-	@$(CLUSTER) start $(DEMO_DIR) $(DEMO_PG_PORT) $(HTTP_PORT)
-	@$(CLUSTER) psql $(DEMO_DIR) $(DEMO_PG_PORT) -f sql/demo.sql >/dev/null
+	@for d in $(STATE_DIR)/pgrest-demo*; do $(CLUSTER) stop $$d; done
+	.ci/install.sh $(SERVER_PG_CONFIG) --profile $(PROFILE)
+	@PG_CONFIG=$(SERVER_PG_CONFIG) $(CLUSTER) start $(DEMO_DIR) $(DEMO_PG_PORT) $(HTTP_PORT)
+	@PG_CONFIG=$(SERVER_PG_CONFIG) $(CLUSTER) psql $(DEMO_DIR) $(DEMO_PG_PORT) <sql/demo.sql >/dev/null
 	@$(CLUSTER) wait-http $(HTTP_PORT) /todos
 	@echo
-	@echo "pgrest is serving http://127.0.0.1:$(HTTP_PORT)  (PostgreSQL: psql -h $(DEMO_DIR) -p $(DEMO_PG_PORT) -U postgres)"
+	@echo "pgrest is serving http://127.0.0.1:$(HTTP_PORT)  (PostgreSQL $(PG_MAJOR): psql -h $(DEMO_DIR) -p $(DEMO_PG_PORT) -U postgres)"
 	@echo
 	@echo "  curl 'http://127.0.0.1:$(HTTP_PORT)/todos'"
 	@echo "  curl 'http://127.0.0.1:$(HTTP_PORT)/todos?done=is.false&order=id.desc&limit=2&select=id,task'"
@@ -38,39 +53,64 @@ run: deps
 	@echo "  make stop   stops the cluster"
 
 stop:
-	@$(CLUSTER) stop $(DEMO_DIR)
+	@for d in $(STATE_DIR)/pgrest-demo*; do $(CLUSTER) stop $$d; done
 
-## Build the release and install it into the PostgreSQL of PG_CONFIG
+## Build the release and install it into the PostgreSQL of PG_MAJOR (or PG_CONFIG)
 install: deps
-	cargo pgrx install --release --pg-config $(PG_CONFIG) $(if $(filter 0,$(shell id -u)),,--sudo)
+	.ci/install.sh $(SERVER_PG_CONFIG) --profile $(PROFILE)
 
-## Every test: unit, #[pg_test], end-to-end
-test: deps lint test-unit test-pg test-e2e
+## Every test: unit, #[pg_test], end-to-end, installing over a live server, the newcomer path
+test: test-deps system-files-before lint test-unit test-pg test-e2e test-install test-newcomer system-files-after
+
+# make test installs only into the tests' own PostgreSQL: pgrest's files in the system's
+# PostgreSQL (whatever `make install` put there) must be byte-for-byte the same afterwards.
+SYSTEM_FILES = ls /usr/lib/postgresql/*/lib/pgrest.so /usr/share/postgresql/*/extension/pgrest[.-]* 2>/dev/null | xargs -r sha256sum
+system-files-before:
+	@mkdir -p target && $(SYSTEM_FILES) >target/system-files.sha256
+system-files-after:
+	@$(SYSTEM_FILES) | diff target/system-files.sha256 - && \
+	  echo "make test: the system's pgrest files are unchanged ($$(wc -l <target/system-files.sha256) files)"
+
+test-deps:
+	@WITH_TEST_TOOLS=1 .ci/deps.sh
 
 test-unit:
-	cargo test -p pgrest --lib -- --skip tests::pg_
+	$(TEST_ENV) cargo test -p pgrest --lib $(FEATURES) -- --skip tests::pg_
 
-test-pg:
-	@$(CLUSTER) stop $(DEMO_DIR)
-	@mkdir -p $(STATE_DIR)/pgrx-test-data && { [ "$$(id -u)" -ne 0 ] || chown postgres:postgres $(STATE_DIR)/pgrx-test-data; }
-	cargo pgrx test pg15 $(if $(filter 0,$(shell id -u)),--runas postgres --pgdata $(STATE_DIR)/pgrx-test-data,)
+test-pg: test-pgrx-home
+	@mkdir -p $(STATE_DIR)/pgrx-test-data-$(PG_MAJOR) && { [ "$$(id -u)" -ne 0 ] || chown postgres:postgres $(STATE_DIR)/pgrx-test-data-$(PG_MAJOR); }
+	$(TEST_ENV) cargo pgrx test pg$(PG_MAJOR) $(FEATURES) \
+	  $(if $(filter 0,$(shell id -u)),--runas postgres --pgdata $(STATE_DIR)/pgrx-test-data-$(PG_MAJOR),)
 
 test-e2e:
-	@$(CLUSTER) stop $(DEMO_DIR)
 	@# test_hooks: requests may ask for a panic at a given stage (tests/server.rs).
-	cargo pgrx install --pg-config $(PG_CONFIG) --features test_hooks $(if $(filter 0,$(shell id -u)),,--sudo)
-	PGREST_E2E_ROOT=$(STATE_DIR)/e2e cargo test -p pgrest-e2e -- --test-threads=4
+	$(TEST_ENV) .ci/install.sh $(TEST_PG_CONFIG) --debug --features test_hooks
+	$(TEST_ENV) PGREST_E2E_ROOT=$(STATE_DIR)/e2e-$(PG_MAJOR) \
+	  cargo test -p pgrest-e2e --no-fail-fast -- --test-threads=4
+
+## Installing over a running, busy server: no crash (.ci/install-live-test.sh)
+test-install:
+	$(TEST_ENV) .ci/install-live-test.sh $(TEST_PG_CONFIG)
+
+## `make run` from a clone in a 0700 folder (.ci/newcomer-test.sh)
+test-newcomer:
+	$(TEST_ENV) .ci/newcomer-test.sh $(TEST_PG_CONFIG)
+
+# cargo pgrx test reads the PostgreSQL to test from $$PGRX_HOME/config.toml.
+test-pgrx-home:
+	@home=$(STATE_DIR)/pgrx-home-$(PG_MAJOR); want='[configs]'$$'\n''pg$(PG_MAJOR) = "$(TEST_PG_CONFIG)"'; \
+	  mkdir -p $$home; [ "$$(cat $$home/config.toml 2>/dev/null)" = "$$want" ] || echo "$$want" >$$home/config.toml
 
 ## Throughput and latency against pgbench in the same run (see .ci/bench.sh)
 bench:
 	@WITH_BENCH_TOOLS=1 .ci/deps.sh
-	@$(CLUSTER) stop $(DEMO_DIR)
-	cargo pgrx install --release --pg-config $(PG_CONFIG) $(if $(filter 0,$(shell id -u)),,--sudo)
-	PGREST_STATE_DIR=$(STATE_DIR) .ci/bench.sh
+	@$(CLUSTER) stop $(STATE_DIR)/pgrest-bench
+	.ci/install.sh $(SERVER_PG_CONFIG) --profile release
+	PG_CONFIG=$(SERVER_PG_CONFIG) PGREST_STATE_DIR=$(STATE_DIR) .ci/bench.sh
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	$(TEST_ENV) cargo clippy --workspace --all-targets $(FEATURES) -- -D warnings
 	@# The thread wall: only the worker's main-thread modules may use pgrx.
 	@! grep -ln 'pgrx' src/http/*.rs src/pool.rs src/auth.rs src/claim_path.rs src/api_request/*.rs src/plan/*.rs src/query/*.rs src/response.rs src/metrics.rs src/error.rs src/openapi.rs src/schema_cache/*.rs || { echo "pgrx used outside the main-thread modules"; exit 1; }
 

@@ -33,7 +33,7 @@ trap '$CLUSTER stop $DIR' EXIT
 $CLUSTER start "$DIR" "$PG_PORT" "$HTTP_PORT" "pgrest.workers=$WORKERS" "max_connections=100" \
   "shared_buffers=256MB" "log_min_messages=warning"
 psql() { $CLUSTER psql "$DIR" "$PG_PORT" "$@"; }
-psql -f sql/demo.sql >/dev/null
+psql <sql/demo.sql >/dev/null
 psql >/dev/null <<SQL
 SET client_min_messages = warning;
 TRUNCATE api.todos;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A local PostgreSQL 15 cluster with pgrest preloaded, for `make run` and `make bench`.
+# A local PostgreSQL cluster with pgrest preloaded, for `make run` and `make bench`; the
+# PostgreSQL is $PG_CONFIG's (default: Debian's 15).
 #   cluster.sh start DIR PG_PORT HTTP_PORT [key=value ...]   initdb if needed, (re)configure, start
 #   cluster.sh stop DIR                                       stop it if it runs
 #   cluster.sh psql DIR PG_PORT [psql args...]               psql as the superuser
@@ -10,8 +11,27 @@ set -euo pipefail
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 BIN=$("$PG_CONFIG" --bindir)
 
+# A relocatable PostgreSQL (.ci/pg.sh) links its modules against the libpq of its own lib/.
+[ -e "$BIN/../lib/libpq.so.5" ] && export LD_LIBRARY_PATH="$BIN/../lib"
+
+# As root, from /: the postgres OS user may not be able to enter the current folder (a clone
+# in root's 0700 home), so files go to its commands on standard input, never by path.
 as_pg() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+# A fast shutdown by signal, so any version's cluster stops whatever $PG_CONFIG says.
+stop_cluster() {
+  local pid
+  pid=$(head -1 "$1/postmaster.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null; then
+    for _ in $(seq 1 600); do
+      kill -0 "$pid" 2>/dev/null || return 0
+      sleep 0.1
+    done
+    echo "cluster.sh: the server of $1 (pid $pid) did not stop" >&2
+    return 1
+  fi
 }
 
 cmd=${1:?usage: cluster.sh start|stop|psql|wait-http ...}
@@ -31,7 +51,7 @@ case "$cmd" in
       chmod 700 "$dir"
       as_pg "$BIN/initdb" -D "$dir" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
     fi
-    as_pg "$BIN/pg_ctl" -D "$dir" status >/dev/null 2>&1 && as_pg "$BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
+    stop_cluster "$dir"
     {
       echo "listen_addresses = ''"
       echo "unix_socket_directories = '$dir'"
@@ -51,10 +71,7 @@ case "$cmd" in
     as_pg "$BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w start >/dev/null
     ;;
   stop)
-    dir=$(realpath -m "$1")
-    if [ -f "$dir/postmaster.pid" ]; then
-      as_pg "$BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null || true
-    fi
+    stop_cluster "$(realpath -m "$1")"
     ;;
   psql)
     dir=$(realpath -m "$1"); pg_port=$2; shift 2

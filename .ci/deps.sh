@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# Installs what building and testing pgrest needs, skipping what is already there:
-# Debian's PostgreSQL 15 with its server headers, clang for bindgen, sudo (cargo pgrx test
-# runs PostgreSQL as the postgres user through it), wrk for `make bench`,
-# cargo-pgrx 0.18.0, and `cargo pgrx init` against Debian's pg_config; for the OpenAPI
-# tests, Debian's Chromium, Node.js packages (Swagger UI, playwright-core) and a Python
-# venv with openapi-spec-validator, under target/openapi-tools.
+# Installs what building pgrest needs, skipping what is already there: Debian's PostgreSQL 15
+# with its server headers, clang for bindgen, sudo (cargo pgrx test runs PostgreSQL as the
+# postgres user through it), pip (.ci/pg.sh downloads the other PostgreSQL versions with it),
+# cargo-pgrx 0.18.0, and `cargo pgrx init` against Debian's pg_config.
+# WITH_TEST_TOOLS=1 (make test) adds the OpenAPI tests' tools: Debian's Chromium, Node.js
+# packages (Swagger UI, playwright-core) and a Python venv with openapi-spec-validator, under
+# target/openapi-tools. WITH_BENCH_TOOLS=1 (make bench) adds wrk and pgbench.
 set -euo pipefail
 
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+# For cargo commands run by hand; the Makefile passes the pg_config of each step itself.
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 export PATH="$HOME/.cargo/bin:$PATH"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-packages=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo curl openssl chromium python3-venv)
-# Node.js may come from elsewhere (NodeSource's package holds npm and conflicts with Debian's).
-command -v npm >/dev/null || packages+=(nodejs npm)
+packages=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo curl openssl)
+python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
+if [ "${WITH_TEST_TOOLS:-0}" = 1 ]; then
+  packages+=(chromium python3-venv git)
+  # Node.js may come from elsewhere (NodeSource's package holds npm and conflicts with Debian's).
+  command -v npm >/dev/null || packages+=(nodejs npm)
+fi
 if [ "${WITH_BENCH_TOOLS:-0}" = 1 ]; then packages+=(wrk postgresql-contrib); fi
 missing=()
 for p in "${packages[@]}"; do
@@ -39,6 +45,8 @@ fi
 if ! grep -q "^pg15 = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
   cargo pgrx init --pg15="$PG_CONFIG" >/dev/null
 fi
+
+[ "${WITH_TEST_TOOLS:-0}" = 1 ] || exit 0
 
 # The OpenAPI tests' tools, pinned in pgrx-tests/openapi/.
 tools=target/openapi-tools

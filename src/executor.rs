@@ -651,7 +651,12 @@ impl TypeResolver for CatalogTypes {
         unsafe {
             let mut oid = pg_sys::InvalidOid;
             let mut typmod: i32 = -1;
+            // The last argument says "raise on error": `missing_ok = false` before PostgreSQL
+            // 16, no soft-error context since.
+            #[cfg(feature = "pg15")]
             pg_sys::parseTypeString(cname.as_ptr(), &mut oid, &mut typmod, false);
+            #[cfg(not(feature = "pg15"))]
+            pg_sys::parseTypeString(cname.as_ptr(), &mut oid, &mut typmod, std::ptr::null_mut());
             let tuple = pg_sys::SearchSysCache1(
                 pg_sys::SysCacheIdentifier::TYPEOID as c_int,
                 pg_sys::Datum::from(oid),

@@ -154,8 +154,13 @@ pub extern "C-unwind" fn pgrest_worker_main(arg: pg_sys::Datum) {
     let index = arg.value();
     unsafe {
         WORKER_INDEX = index;
-        pg_sys::pqsignal(libc::SIGTERM, Some(on_sigterm));
-        pg_sys::pqsignal(libc::SIGHUP, Some(on_sighup));
+        // PostgreSQL 18 names the backend's `pqsignal` macro target `pqsignal_be`.
+        #[cfg(not(feature = "pg18"))]
+        use pg_sys::pqsignal;
+        #[cfg(feature = "pg18")]
+        use pg_sys::pqsignal_be as pqsignal;
+        pqsignal(libc::SIGTERM, Some(on_sigterm));
+        pqsignal(libc::SIGHUP, Some(on_sighup));
         pg_sys::BackgroundWorkerUnblockSignals();
     }
     let startup = StartupConfig::load();
@@ -289,7 +294,12 @@ impl Worker {
         let me = self.shared.index;
         let epoch = self.shared.epoch;
         let set = unsafe {
+            // Lives as long as the worker: in TopMemoryContext, or (PostgreSQL 17 and later)
+            // owned by no resource owner.
+            #[cfg(any(feature = "pg15", feature = "pg16"))]
             let set = pg_sys::CreateWaitEventSet(pg_sys::TopMemoryContext, 3);
+            #[cfg(not(any(feature = "pg15", feature = "pg16")))]
+            let set = pg_sys::CreateWaitEventSet(std::ptr::null_mut(), 3);
             pg_sys::AddWaitEventToSet(
                 set,
                 pg_sys::WL_LATCH_SET,

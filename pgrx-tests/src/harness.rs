@@ -1,4 +1,4 @@
-//! A real PostgreSQL 15 cluster with pgrest preloaded, spoken to over HTTP.
+//! A real PostgreSQL cluster with pgrest preloaded, spoken to over HTTP.
 //!
 //! [`Cluster::start`] runs initdb into `<workspace>/target/e2e/<name>` (or `$PGREST_E2E_ROOT/<name>`) (wiped first), writes a
 //! postgresql.conf that preloads pgrest on a free TCP port, starts the server, loads
@@ -30,8 +30,17 @@ use serde_json::Value;
 use crate::http::{self, Conn, RawOutcome, Response};
 use crate::jwt::JWT_SECRET;
 
-/// Where Debian's PostgreSQL 15 binaries live.
-pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The binaries of the PostgreSQL under test: `$PGREST_PG_BIN` (the Makefile sets it to the
+/// tests' own installation), else Debian's PostgreSQL 15.
+pub fn pg_bin() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("PGREST_PG_BIN")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "/usr/lib/postgresql/15/bin".to_string())
+    })
+}
 
 /// A conf override value that removes the setting from postgresql.conf instead of setting it
 /// (for example `("pgrest.db_anon_role", UNSET)`).
@@ -209,7 +218,7 @@ pub fn e2e_root() -> PathBuf {
 
 /// A command for a PostgreSQL server-side program, run as `postgres` when we are root.
 fn pg_command(program: &str) -> Command {
-    let path = format!("{PG_BIN}/{program}");
+    let path = format!("{}/{program}", pg_bin());
     let mut cmd = if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--", &path]);
@@ -219,6 +228,12 @@ fn pg_command(program: &str) -> Command {
     };
     // A directory the postgres user can read, whatever our own cwd is.
     cmd.current_dir(e2e_root());
+    // A relocatable PostgreSQL (.ci/pg.sh) links its modules (the walreceiver's libpq) against
+    // the libpq of its own lib/; without this a standby would load the system's older one.
+    let lib = Path::new(pg_bin()).join("../lib");
+    if lib.join("libpq.so.5").exists() {
+        cmd.env("LD_LIBRARY_PATH", lib);
+    }
     for var in [
         "PGDATA",
         "PGHOST",
@@ -620,9 +635,8 @@ impl Cluster {
         if !out.status.success() {
             let log = self.log();
             let hint = if log.contains("could not access file \"pgrest\"") {
-                "\nhint: pgrest is not installed: run `cargo pgrx install --release --pg-config \
-                 /usr/lib/postgresql/15/bin/pg_config` (or set PGREST_E2E_NO_PRELOAD=1 to test \
-                 the harness alone)"
+                "\nhint: pgrest is not installed in this PostgreSQL: run `make test-e2e` (or set \
+                 PGREST_E2E_NO_PRELOAD=1 to test the harness alone)"
             } else {
                 ""
             };
@@ -797,7 +811,7 @@ impl Cluster {
     // SQL
 
     fn psql_command(&self) -> Command {
-        let mut cmd = Command::new(format!("{PG_BIN}/psql"));
+        let mut cmd = Command::new(format!("{}/psql", pg_bin()));
         cmd.args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]);
         cmd.arg("-h").arg(&self.socket_dir);
         cmd.args([

@@ -1,4 +1,4 @@
-//! End-to-end test harness for pgrest: a real PostgreSQL 15 cluster with the extension
+//! End-to-end test harness for pgrest: a real PostgreSQL cluster with the extension
 //! preloaded, a raw HTTP/1.1 client, JWT helpers and PostgREST-shaped assertions.
 //!
 //! The suites live in `tests/*.rs`; each binary shares one cluster through
@@ -6,12 +6,12 @@
 //! directories go to `<workspace>/target/e2e/<cluster name>` (or `$PGREST_E2E_ROOT/<cluster name>`) (kept after the run for their
 //! `server.log`; wiped when the cluster starts again).
 //!
-//! Running them needs pgrest installed into the PostgreSQL 15 the harness uses:
+//! Running them needs pgrest installed into the PostgreSQL the harness uses: `$PGREST_PG_BIN`,
+//! the tests' own installation when `make test-e2e PG_MAJOR=NN` runs them, else Debian's 15.
 //!
 //! ```sh
-//! cargo pgrx install --release --pg-config /usr/lib/postgresql/15/bin/pg_config
-//! cargo test -p pgrest-e2e                       # every suite
-//! cargo test -p pgrest-e2e --test todos          # one suite
+//! make test-e2e                                  # install into the tests' PostgreSQL, run all
+//! make test-e2e PG_MAJOR=17                      # the same on PostgreSQL 17
 //! PGREST_E2E_NO_PRELOAD=1 cargo test -p pgrest-e2e --test harness_selftest
 //! ```
 //!
