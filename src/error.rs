@@ -193,6 +193,7 @@ struct RaisePgrst {
     details: Option<String>,
     hint: Option<String>,
     status: u16,
+    status_text: Option<String>,
     headers: Vec<Header>,
 }
 
@@ -240,6 +241,7 @@ impl PgError {
             } else {
                 500
             },
+            status_text: text(&det, "status_text"),
             headers,
         })
     }
@@ -408,6 +410,23 @@ impl Error {
                 Err(p) => ApiRequestError::PgrstParse(p).hint(),
             },
             Error::Pg(e) => e.hint.clone().map(Value::String),
+        }
+    }
+
+    /// The reason phrase PostgREST sends instead of the status code's own: the message of an
+    /// error raised with SQLSTATE `PTnnn`, the `status_text` of one raised with `PGRST`.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Error::Pg(e) if e.sqlstate == "PGRST" => {
+                e.parse_raise_pgrst().ok().and_then(|r| r.status_text)
+            }
+            Error::Pg(e) => e
+                .sqlstate
+                .strip_prefix("PT")
+                .and_then(|n| n.parse::<u16>().ok())
+                .filter(|n| (100..=999).contains(n))
+                .map(|_| e.message.clone()),
+            _ => None,
         }
     }
 
@@ -1118,6 +1137,29 @@ mod tests {
         assert_eq!(e.status(), 402);
         assert_eq!(e.code(), "123");
         assert_eq!(e.message(), "Payment Required");
+        assert_eq!(e.reason(), None);
+        let pg = |e: &Error| match e {
+            Error::Pg(p) => p.clone(),
+            _ => unreachable!(),
+        };
+        let with_text = Error::Pg(PgError {
+            detail: Some(r#"{"status":404,"status_text":"My Not Found","headers":{}}"#.into()),
+            ..pg(&e)
+        });
+        assert_eq!(with_text.status(), 404);
+        assert_eq!(with_text.reason().as_deref(), Some("My Not Found"));
+        let pt = Error::Pg(PgError {
+            sqlstate: "PT402".into(),
+            message: "Pay Up".into(),
+            detail: None,
+            ..pg(&e)
+        });
+        assert_eq!((pt.status(), pt.reason().as_deref()), (402, Some("Pay Up")));
+        let not_a_status = Error::Pg(PgError {
+            sqlstate: "PTxyz".into(),
+            ..pg(&pt)
+        });
+        assert_eq!((not_a_status.status(), not_a_status.reason()), (500, None));
         assert_eq!(
             e.headers(),
             vec![("X-Powered-By".to_string(), "Nerd Rage".to_string())]

@@ -17,6 +17,9 @@ use crate::plan::{ActionPlan, Aggregate, MutatePlan};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status: u16,
+    /// A reason phrase other than the status code's own, as PostgREST sends for errors raised
+    /// with SQLSTATE `PTnnn` (the message) or `PGRST` (`status_text`).
+    pub reason: Option<String>,
     pub headers: Vec<Header>,
     pub body: Vec<u8>,
 }
@@ -44,6 +47,7 @@ impl HttpResponse {
         headers.extend(e.headers());
         HttpResponse {
             status: e.status(),
+            reason: e.reason(),
             headers,
             body: e.body().into_bytes(),
         }
@@ -226,6 +230,7 @@ pub(crate) fn action_response(
         return Ok((
             HttpResponse {
                 status,
+                reason: None,
                 headers,
                 body: rs.body.clone().unwrap_or_default(),
             },
@@ -259,6 +264,9 @@ pub(crate) fn action_response(
             page(api, plan, rs, *aggregate, Some(location), &mut headers)
         }
         ActionPlan::Call { call, .. } if call.returns == Returns::Void => {
+            // No body, but the range of the one (void) row, as PostgREST sends it.
+            let (_, range) = range_status(&api.top_level_range, rs.page_total, rs.total_result_set);
+            headers.push(("Content-Range".into(), range));
             if let Some(p) = applied_preferences(api, plan) {
                 headers.push(("Preference-Applied".into(), p));
             }
@@ -323,6 +331,7 @@ pub(crate) fn action_response(
     Ok((
         HttpResponse {
             status,
+            reason: None,
             headers,
             body,
         },

@@ -103,6 +103,8 @@ fn scalars_rows_and_void() {
     assert_status(&r, 204);
     assert!(r.body.is_empty());
     assert_no_header(&r, "Content-Type");
+    // Its Content-Range is the one void row's.
+    assert_header(&r, "Content-Range", "0-0/*");
     // HEAD: headers only.
     let r = cluster().head("/rpc/fn_series?n=3", &[]);
     assert_status(&r, 200);
@@ -254,6 +256,16 @@ fn overloads_and_missing_functions() {
         e["details"],
         json!("Searched for the function api.fn_over with parameters a, zzz, but no matches were found in the schema cache.")
     );
+    // The closest parameter list is the hint (PostgREST asks for a score of only 0.33 here).
+    assert_eq!(
+        e["hint"],
+        json!("Perhaps you meant to call the function api.fn_over(a, b)")
+    );
+    let e = assert_error(&get("/rpc/fn_add?a=1&b=2&something=3"), 404, "PGRST202");
+    assert_eq!(
+        e["hint"],
+        json!("Perhaps you meant to call the function api.fn_add(a, b)")
+    );
     let r = post("/rpc/fn_ad", json!({"a": 1, "b": 2}));
     let e = assert_error(&r, 404, "PGRST202");
     assert_eq!(
@@ -360,14 +372,26 @@ fn errors_raised_in_functions() {
     let e = assert_error(&r, 402, "PT402");
     assert_eq!(e["message"], json!("raised PT402"));
     assert_eq!(e["details"], json!("some detail"));
+    // The message is the reason phrase, as PostgREST sends it.
+    assert_eq!(r.reason, "raised PT402");
     let r = get("/rpc/fn_raise_pt?code=PT418");
     assert_error(&r, 418, "PT418");
+    assert_eq!(r.reason, "raised PT418");
     let r = get("/rpc/fn_raise_pgrst");
     assert_status(&r, 402);
+    assert_eq!(r.reason, "Payment Required");
     assert_header(&r, "X-Powered-By", "Nerd Rage");
     assert_eq!(
         r.json(),
         json!({"code": "123", "message": "Payment Required", "details": "Quota exceeded", "hint": "Upgrade"})
+    );
+    // status_text replaces the reason phrase.
+    let r = get("/rpc/fn_raise_status_text");
+    assert_status(&r, 404);
+    assert_eq!(r.reason, "Nothing Here");
+    assert_eq!(
+        r.json(),
+        json!({"code": "123", "message": "ABC", "details": null, "hint": null})
     );
     let r = get("/rpc/fn_raise_bad_status");
     assert_error(&r, 500, "PGRST112");

@@ -139,6 +139,7 @@ mod tests {
     fn ok(body: &str) -> HttpResponse {
         HttpResponse {
             status: 200,
+            reason: None,
             headers: vec![
                 ("Content-Type".into(), "application/json".into()),
                 ("Vary".into(), "Accept, Prefer, Range".into()),

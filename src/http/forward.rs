@@ -140,6 +140,7 @@ pub(crate) fn decode_request(frame: &[u8]) -> Option<Forwarded> {
 pub(crate) fn encode_response(resp: &HttpResponse) -> Vec<u8> {
     let mut w = Writer::new();
     w.u32(u32::from(resp.status));
+    w.bytes(resp.reason.as_deref().unwrap_or("").as_bytes());
     w.u32(resp.headers.len() as u32);
     for (k, v) in &resp.headers {
         w.bytes(k.as_bytes());
@@ -152,6 +153,7 @@ pub(crate) fn encode_response(resp: &HttpResponse) -> Vec<u8> {
 pub(crate) fn decode_response(frame: &[u8]) -> Option<HttpResponse> {
     let mut r = Reader(frame);
     let status = u16::try_from(r.u32()?).ok()?;
+    let reason = Some(r.string()?).filter(|t| !t.is_empty());
     let n = r.u32()?;
     let mut headers: Vec<Header> = Vec::with_capacity(n.min(1024) as usize);
     for _ in 0..n {
@@ -160,6 +162,7 @@ pub(crate) fn decode_response(frame: &[u8]) -> Option<HttpResponse> {
     let body = r.bytes()?.to_vec();
     r.0.is_empty().then_some(HttpResponse {
         status,
+        reason,
         headers,
         body,
     })
@@ -255,11 +258,21 @@ mod tests {
 
         let resp = HttpResponse {
             status: 201,
+            reason: None,
             headers: vec![("Location".into(), "/todos?id=eq.1".into())],
             body: b"[]".to_vec(),
         };
         let frame = encode_response(&resp);
-        assert_eq!(decode_response(&frame[8..]), Some(resp));
+        assert_eq!(decode_response(&frame[8..]), Some(resp.clone()));
+        let custom = HttpResponse {
+            status: 402,
+            reason: Some("Pay Up".into()),
+            ..resp
+        };
+        assert_eq!(
+            decode_response(&encode_response(&custom)[8..]),
+            Some(custom)
+        );
         assert_eq!(decode_response(&[1, 2]), None);
     }
 }

@@ -1095,6 +1095,7 @@ fn preflight(cfg: &AppConfig, req: &hyper::Request<Incoming>) -> Option<HttpResp
     }
     Some(HttpResponse {
         status: 200,
+        reason: None,
         headers,
         body: Vec::new(),
     })
@@ -1201,6 +1202,13 @@ fn to_hyper(r: HttpResponse, is_head: bool) -> hyper::Response<Full<Bytes>> {
     let mut out = hyper::Response::new(Full::new(body));
     *out.status_mut() =
         hyper::StatusCode::from_u16(r.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    // A phrase that could not be sent as is (a line break, a control character) is left out.
+    if let Some(reason) = r
+        .reason
+        .and_then(|t| hyper::ext::ReasonPhrase::try_from(t.into_bytes()).ok())
+    {
+        out.extensions_mut().insert(reason);
+    }
     let headers = out.headers_mut();
     for (k, v) in r.headers {
         // Only hyper frames the message (the app already dropped and logged these).

@@ -186,10 +186,13 @@ fn no_rpc_hint(
     keys: &[String],
     overloads: &[&Routine],
 ) -> Option<String> {
-    use crate::schema_cache::most_similar;
+    use crate::schema_cache::{most_similar, most_similar_params};
     let suggestion = if overloads.is_empty() {
         let names: BTreeSet<&str> = cache.routines_in(schema).map(|r| r.name.as_str()).collect();
         most_similar(function, names.into_iter())?
+    } else if keys.is_empty() {
+        // Nothing to compare: PostgREST's fuzzy set finds no n-gram in "()".
+        return None;
     } else {
         let lists: Vec<String> = overloads
             .iter()
@@ -200,7 +203,7 @@ fn no_rpc_hint(
             })
             .collect();
         let given = format!("({})", keys.join(", "));
-        let best = most_similar(&given, lists.iter().map(String::as_str))?;
+        let best = most_similar_params(&given, lists.iter().map(String::as_str))?;
         format!("{function}{best}")
     };
     Some(format!(

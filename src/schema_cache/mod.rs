@@ -668,26 +668,46 @@ impl SchemaCache {
 }
 
 /// The candidate most similar to `name` (score ≥ 0.75, ties to the smallest name), for the
-/// "Perhaps you meant" hints; an exact match is no suggestion.
-///
-/// Runs on the main thread, where no statement timeout applies, so the work is bounded:
-/// a score of 0.75 needs lengths within a quarter of the longer one, which rules out
-/// names longer than any identifier can be (and most candidates) before any distance
-/// is computed.
+/// "Perhaps you meant" hints on tables, functions and relationships; an exact match is no
+/// suggestion. Names longer than any identifier can be get none.
 pub fn most_similar<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
     const MAX_IDENTIFIER_CHARS: usize = 63;
-    let len = name.chars().count();
-    if len * 3 > MAX_IDENTIFIER_CHARS * 4 {
+    if name.chars().count() * 3 > MAX_IDENTIFIER_CHARS * 4 {
         return None;
     }
+    closest(name, candidates.filter(|t| *t != name), 0.75)
+}
+
+/// The closest parameter list, written `(a, b)`, for PGRST202's hint: PostgREST asks for a
+/// score of only 0.33 here (a parameter name reveals nothing a table name would not), and an
+/// identical list counts.
+pub fn most_similar_params<'a>(
+    given: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<String> {
+    closest(given, candidates, 0.33)
+}
+
+/// The candidate scoring at least `min_score`, the best one (ties to the smallest).
+///
+/// Runs on the main thread, where no statement timeout applies, so the work is bounded by the
+/// candidates, not by what a request sends: a score of `s` needs the lengths within `1 - s`
+/// of the longer one, which rules out far longer (and most other) strings before any distance
+/// is computed.
+fn closest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    min_score: f64,
+) -> Option<String> {
+    let len = name.chars().count();
     let mut best: Option<(f64, &str)> = None;
     for t in candidates {
         let t_len = t.chars().count();
-        if t == name || len.abs_diff(t_len) * 4 > len.max(t_len) {
+        if len.abs_diff(t_len) as f64 > (1.0 - min_score) * len.max(t_len) as f64 {
             continue;
         }
         let score = similarity(name, t);
-        if score >= 0.75 && best.is_none_or(|(b, bt)| score > b || (score == b && t < bt)) {
+        if score >= min_score && best.is_none_or(|(b, bt)| score > b || (score == b && t < bt)) {
             best = Some((score, t));
         }
     }
@@ -932,6 +952,25 @@ mod tests {
         assert_eq!(c.similar_table("api", &"todos".repeat(20_000)), None);
         assert_eq!(c.similar_table("api", "todosxx"), None);
         assert_eq!(c.similar_table("api", "todox"), Some("todos".into()));
+    }
+
+    #[test]
+    fn parameter_list_hint_needs_only_a_third() {
+        let lists = ["(name, param, val)", "(attr, id)"];
+        let best = |given: &str| most_similar_params(given, lists.into_iter());
+        // A missing or misspelled parameter still finds its function (scores near 0.4).
+        assert_eq!(best("(id)"), Some("(attr, id)".into()));
+        assert_eq!(best("(attrs, id)"), Some("(attr, id)".into()));
+        assert_eq!(best("(param, val)"), Some("(name, param, val)".into()));
+        assert_eq!(
+            most_similar_params("(a, b, extra)", ["(a, b)"].into_iter()),
+            Some("(a, b)".into())
+        );
+        // An identical list counts; nothing close is no hint.
+        assert_eq!(best("(attr, id)"), Some("(attr, id)".into()));
+        assert_eq!(best("(noclosealternative)"), None);
+        // A huge list is ruled out by length alone.
+        assert_eq!(best(&format!("({})", "k, ".repeat(50_000))), None);
     }
 
     fn fk(name: &str, table: &str, cols: &[&str], foreign: &str, fcols: &[&str]) -> ForeignKey {
