@@ -52,6 +52,7 @@ major=$("$pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
 pkg="$root/target/package/$(printf '%s %s' "$pg_config" "$*" | cksum | cut -d' ' -f1)"
 rm -rf "$pkg"
 cd "$root"
-cargo pgrx package --pg-config "$pg_config" --out-dir "$pkg" \
+# The build reads the server headers of this pg_config (not those of ~/.pgrx/config.toml).
+PGRX_PG_CONFIG_PATH="$pg_config" cargo pgrx package --pg-config "$pg_config" --out-dir "$pkg" \
   --no-default-features --features "pg$major" "$@"
 place "$pkg"
