@@ -502,4 +502,16 @@ fn bulk_insert_is_one_statement() {
         &[("Prefer", "count=exact")],
     );
     assert_header(&r, "Content-Range", "0-0/10000");
+    // A statement trigger counts the statements and the rows each wrote: one, with all of them.
+    let rows: Vec<Value> = (0..10_000)
+        .map(|i| json!({"id": i, "v": format!("row {i}")}))
+        .collect();
+    let started = std::time::Instant::now();
+    let r = post("/wr_bulk", Value::Array(rows), &[]);
+    println!("10,000 rows in one POST: {:?}", started.elapsed());
+    assert_status(&r, 201);
+    assert_eq!(
+        cluster().psql("select string_agg(rows::text, ',') from api.wr_bulk_log"),
+        "10000"
+    );
 }
