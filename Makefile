@@ -8,7 +8,8 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Where clusters keep their data: target/, or a folder of /var/tmp when the postgres OS user
 # cannot reach the clone (root's 0700 home). These are evaluated when a recipe runs, after `deps`.
 STATE_DIR = $(shell .ci/state-dir.sh)
-# The PostgreSQL `make install` and `make run` use: $(PG_CONFIG) if given, else the system's.
+# The PostgreSQL `make install` and `make run` use: $(PG_CONFIG) if given, else the system's,
+# else a pinned relocatable build.
 SERVER_PG_CONFIG = $(shell .ci/pg.sh server $(PG_MAJOR))
 # The tests' own PostgreSQL: they never install into one anyone else uses.
 TEST_PG_CONFIG = $(shell .ci/pg.sh test $(PG_MAJOR))
@@ -24,7 +25,7 @@ FEATURES := --no-default-features --features pg$(PG_MAJOR)
 # their own, and every build of a `make test` sees the same pg_config (no binding rebuilds).
 define TEST_ENV
 PGRX_PG_CONFIG_PATH=$(TEST_PG_CONFIG) PGRX_HOME=$(STATE_DIR)/pgrx-home-$(PG_MAJOR) \
-PGREST_PG_BIN=$$($(TEST_PG_CONFIG) --bindir) PGREST_PG_MAJOR=$(PG_MAJOR)
+PGREST_PG_BIN=$$($(TEST_PG_CONFIG) --bindir)
 endef
 
 .PHONY: run stop install test test-deps system-files-before system-files-after test-pgrx-home test-unit test-pg test-e2e test-install test-newcomer bench lint deps fmt
