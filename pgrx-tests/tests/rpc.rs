@@ -199,6 +199,10 @@ fn arguments_from_every_source() {
         post("/rpc/fn_raw_json", json!({"any": ["shape", 1]})).json(),
         json!({"any": ["shape", 1]})
     );
+    assert_eq!(
+        post("/rpc/fn_raw_jsonb", json!({"any": [1]})).json(),
+        json!({"any": [1], "seen": true})
+    );
     let r = c.send_body("POST", "/rpc/fn_raw_text", b"shout", "text/plain", &[]);
     assert_eq!(r.json(), json!("SHOUT"));
     let r = c.send_body("POST", "/rpc/fn_raw_xml", b"<a>inner</a>", "text/xml", &[]);

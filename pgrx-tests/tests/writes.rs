@@ -195,6 +195,20 @@ fn upsert_merges_or_ignores_duplicates() {
         r.json(),
         json!([{"email": "ann@x", "name": "Ann 2"}, {"email": "bob@x", "name": "Bob"}])
     );
+    // on_conflict may name the columns of a unique index that is no constraint.
+    let r = post(
+        "/wr_codes?on_conflict=code&select=code,note",
+        json!([{"code": "k1", "note": "first"}]),
+        &[REP, ("Prefer", "resolution=merge-duplicates")],
+    );
+    assert_status(&r, 201);
+    let r = post(
+        "/wr_codes?on_conflict=code&select=code,note",
+        json!([{"code": "k1", "note": "second"}]),
+        &[REP, ("Prefer", "resolution=merge-duplicates")],
+    );
+    assert_status(&r, 200);
+    assert_eq!(r.json(), json!([{"code": "k1", "note": "second"}]));
     // Only updates: 200.
     let r = post(
         "/wr_people?on_conflict=email&select=email,name",
