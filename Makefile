@@ -34,8 +34,7 @@ deps:
 	@.ci/deps.sh
 
 ## Build, install and serve the demo on http://127.0.0.1:$(HTTP_PORT)
-run: deps
-	@for d in $(STATE_DIR)/pgrest-demo*; do $(CLUSTER) stop $$d; done
+run: deps stop
 	.ci/install.sh $(SERVER_PG_CONFIG) --profile $(PROFILE)
 	@PG_CONFIG=$(SERVER_PG_CONFIG) $(CLUSTER) start $(DEMO_DIR) $(DEMO_PG_PORT) $(HTTP_PORT)
 	@PG_CONFIG=$(SERVER_PG_CONFIG) $(CLUSTER) psql $(DEMO_DIR) $(DEMO_PG_PORT) <sql/demo.sql >/dev/null

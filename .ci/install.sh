@@ -28,8 +28,9 @@ place() {
     src="$pkg/${rel#./}"
     dest="/${rel#./}"
     dir=$(dirname "$dest")
+    # sudo only for a folder this user can neither create nor write.
     sudo=()
-    if [ "$(id -u)" -ne 0 ] && ! { [ -d "$dir" ] && [ -w "$dir" ]; } && ! { [ ! -e "$dir" ] && mkdir -p "$dir" 2>/dev/null; }; then
+    if [ "$(id -u)" -ne 0 ] && ! { mkdir -p "$dir" 2>/dev/null && [ -w "$dir" ]; }; then
       sudo=(sudo)
     fi
     "${sudo[@]}" mkdir -p "$dir"

@@ -191,7 +191,8 @@ impl Frame {
     }
 }
 
-/// `STATEMENT_TIMEOUT` of PostgreSQL's `TimeoutId` enum (utils/timeout.h, PG13–17).
+/// `STATEMENT_TIMEOUT` of PostgreSQL's `TimeoutId` enum (utils/timeout.h; the same value in
+/// PostgreSQL 15 to 18, whose bindings leave the enum out).
 const STATEMENT_TIMEOUT: c_int = 3;
 
 impl Default for Executor {
